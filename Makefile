@@ -1,0 +1,29 @@
+# backprop-bench: the two commands a user needs are `make bench` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test perf lint bench report clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev,distributed]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests --ignore=tests/perf -q
+
+perf: $(STAMP)
+	$(BIN)/python -m pytest tests/perf --benchmark-only --benchmark-columns=median,iqr,rounds -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check backprop bench tests scripts
+	$(BIN)/ruff format --check backprop bench tests scripts
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .benchmarks
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

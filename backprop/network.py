@@ -1,0 +1,314 @@
+"""A multilayer perceptron trained by hand-written backpropagation, on a population axis.
+
+Notation (layer l = 1..L, a_0 = X):
+
+    z_l = a_{l-1} @ W_l + b_l          W_l: (K, fan_in, fan_out), b_l: (K, 1, fan_out)
+    a_l = f(z_l)                       f = the hidden activation, or the output one at l = L
+    E   = mean over samples of the per-sample loss (see ``losses.py``)
+
+Backpropagation is the chain rule applied layer by layer from the output down. With
+delta_l = dE/dz_l,
+
+    delta_L     = dE/dyhat * dyhat/dz_L                       (``_output_delta``)
+    dE/dW_l     = a_{l-1}^T @ delta_l                         (sum over samples)
+    dE/db_l     = sum over samples of delta_l
+    delta_{l-1} = (delta_l @ W_l^T) * f'(z_{l-1})             (the sum over paths)
+
+Every array carries a leading population axis K: K independent replicas of the network,
+computed in one batched ``np.matmul``. X and Y may be shared by all replicas, (n, d), or
+per replica, (K, n, d).
+
+All parameters of a population live in one C-contiguous (K, P) buffer, and the list that
+``init`` returns holds views into it ([W1, b1, W2, b2, ...]); gradients are laid out the
+same way. ``training.train`` uses this to step an elementwise optimizer over one array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from backprop.activations import HIDDEN, OUTPUT
+from backprop.losses import LOSSES, VALID_PAIRINGS
+
+RELU_FAMILY = ("relu", "leaky_relu")
+
+
+def resolve_seeds(seed: int | Sequence[int], population: int | None) -> list[int]:
+    """The K seeds of a population: ``seed + k`` for an int seed, or the sequence itself."""
+    if isinstance(seed, int | np.integer):
+        k = 1 if population is None else population
+        if not isinstance(k, int | np.integer) or k < 1:
+            raise ValueError(f"population must be an int >= 1, got {population!r}")
+        return [int(seed) + i for i in range(k)]
+    seeds = [int(s) for s in seed]
+    if not seeds:
+        raise ValueError("seed must be an int or a non-empty sequence of ints, got []")
+    if population is not None and population != len(seeds):
+        raise ValueError(
+            f"population={population} does not match the {len(seeds)} seeds given; "
+            "pass one seed per replica, or an int seed"
+        )
+    return seeds
+
+
+class MLP:
+    """A fully connected network: ``sizes[0]`` inputs, hidden layers, ``sizes[-1]`` outputs.
+
+    Args:
+        sizes: layer widths, at least two (inputs and outputs), each >= 1.
+        hidden: activation of every hidden layer: relu, leaky_relu, sigmoid, tanh, identity.
+        output: output activation: sigmoid, softmax or identity.
+        loss: half_squared_error, binary_cross_entropy or softmax_cross_entropy; the valid
+            pairings with ``output`` are in ``backprop.losses.VALID_PAIRINGS``.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        hidden: str = "relu",
+        output: str = "identity",
+        loss: str = "half_squared_error",
+    ) -> None:
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"sizes needs at least two layer sizes (inputs, outputs), got {sizes}")
+        for s in sizes:
+            if not isinstance(s, int | np.integer) or s < 1:
+                raise ValueError(f"every layer size must be an int >= 1, got {s!r} in {sizes}")
+        if hidden not in HIDDEN:
+            raise ValueError(f"unknown hidden activation {hidden!r}; allowed: {list(HIDDEN)}")
+        if output not in OUTPUT:
+            raise ValueError(f"unknown output activation {output!r}; allowed: {list(OUTPUT)}")
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; allowed: {list(LOSSES)}")
+        if loss not in VALID_PAIRINGS[output]:
+            raise ValueError(
+                f"loss {loss!r} does not pair with output {output!r}; "
+                f"with {output!r} use one of {list(VALID_PAIRINGS[output])}"
+            )
+        self.sizes = tuple(int(s) for s in sizes)
+        self.hidden, self.output, self.loss = hidden, output, loss
+        self._f = HIDDEN[hidden]
+        self._out = OUTPUT[output]
+        self._loss = LOSSES[loss]
+        self.shapes = [(self.sizes[i], self.sizes[i + 1]) for i in range(len(self.sizes) - 1)]
+        self.n_params = sum(fan_in * fan_out + fan_out for fan_in, fan_out in self.shapes)
+
+    def __repr__(self) -> str:
+        return (
+            f"MLP({list(self.sizes)}, hidden={self.hidden!r}, output={self.output!r}, "
+            f"loss={self.loss!r})"
+        )
+
+    @property
+    def n_layers(self) -> int:
+        """L, the number of weight layers."""
+        return len(self.shapes)
+
+    # ----------------------------------------------------------------- parameters
+
+    def unflatten(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Views [W1, b1, W2, b2, ...] into a (K, P) buffer; writes to them write the buffer."""
+        K = flat.shape[0]
+        views, offset = [], 0
+        for fan_in, fan_out in self.shapes:
+            views.append(flat[:, offset : offset + fan_in * fan_out].reshape(K, fan_in, fan_out))
+            offset += fan_in * fan_out
+            views.append(flat[:, offset : offset + fan_out].reshape(K, 1, fan_out))
+            offset += fan_out
+        return views
+
+    def flatten(self, params: Sequence[np.ndarray]) -> np.ndarray:
+        """A new (K, P) array holding [W1, b1, W2, b2, ...] in the layout of ``unflatten``."""
+        self._check_params(params)
+        K = params[0].shape[0]
+        return np.concatenate([p.reshape(K, -1) for p in params], axis=1)
+
+    def init(
+        self,
+        seed: int | Sequence[int] = 0,
+        population: int | None = None,
+        dtype: np.dtype | type = np.float64,
+    ) -> list[np.ndarray]:
+        """Initial parameters [W1, b1, ...]: W_l (K, fan_in, fan_out), b_l (K, 1, fan_out).
+
+        He initialisation for the relu family, W ~ N(0, 2 / fan_in); Glorot (uniform) for
+        the others, W ~ U(-r, r) with r = sqrt(6 / (fan_in + fan_out)); biases are zero.
+        Replica k draws from its own seed only (``seed + k``, or ``seed[k]``), so a trial
+        starts from the same weights alone as inside any population.
+        """
+        seeds = resolve_seeds(seed, population)
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise ValueError(f"dtype must be a floating type, got {dtype}")
+        flat = np.zeros((len(seeds), self.n_params), dtype=dtype)
+        params = self.unflatten(flat)
+        for k, s in enumerate(seeds):
+            rng = np.random.default_rng(s)
+            for W, (fan_in, fan_out) in zip(params[::2], self.shapes, strict=True):
+                if self.hidden in RELU_FAMILY:
+                    W[k] = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+                else:
+                    r = np.sqrt(6.0 / (fan_in + fan_out))
+                    W[k] = rng.uniform(-r, r, size=(fan_in, fan_out))
+        return params
+
+    # ----------------------------------------------------------------- forward
+
+    def _forward(
+        self, params: Sequence[np.ndarray], X: np.ndarray
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """z_l = a_{l-1} @ W_l + b_l, a_l = f(z_l); returns [z_1..z_L] and [a_0..a_L]."""
+        a, zs, acts = X, [], [X]
+        L = self.n_layers
+        for l in range(L):
+            z = a @ params[2 * l]
+            z += params[2 * l + 1]
+            a = self._f.forward(z) if l < L - 1 else self._out(z)
+            zs.append(z)
+            acts.append(a)
+        return zs, acts
+
+    # ----------------------------------------------------------------- backward
+
+    def _output_delta(self, z: np.ndarray, yhat: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """delta_L = dE/dz_L, with E the mean over the n samples of the batch.
+
+        sigmoid + binary cross-entropy, softmax + softmax cross-entropy and
+        identity + half squared error all give dE/dz = (yhat - y) / n. With the half squared
+        error, dE/dyhat = (yhat - y) / n = g, and
+            sigmoid:  delta = g * yhat (1 - yhat)
+            softmax:  delta_j = yhat_j (g_j - sum_i g_i yhat_i)     (the softmax Jacobian)
+        """
+        g = yhat - Y
+        g *= 1.0 / z.shape[-2]
+        if self.loss != "half_squared_error" or self.output == "identity":
+            return g
+        if self.output == "sigmoid":
+            return g * (yhat * (1 - yhat))
+        return yhat * (g - (g * yhat).sum(axis=-1, keepdims=True))
+
+    def _backward(
+        self,
+        params: Sequence[np.ndarray],
+        zs: list[np.ndarray],
+        acts: list[np.ndarray],
+        Y: np.ndarray,
+        grads: list[np.ndarray],
+    ) -> None:
+        """Fill grads [dE/dW1, dE/db1, ...] in place by the chain rule, layer L down to 1."""
+        delta = self._output_delta(zs[-1], acts[-1], Y)
+        for l in range(self.n_layers - 1, -1, -1):
+            np.matmul(acts[l].swapaxes(-1, -2), delta, out=grads[2 * l])  # a_{l-1}^T delta_l
+            np.sum(delta, axis=-2, keepdims=True, out=grads[2 * l + 1])  # sum_n delta_l
+            if l > 0:  # delta_{l-1} = (delta_l @ W_l^T) * f'(z_{l-1})
+                delta = delta @ params[2 * l].swapaxes(-1, -2)
+                delta *= self._f.derivative(zs[l - 1], acts[l])
+
+    def _gradient_into(
+        self, params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray, grads: list[np.ndarray]
+    ) -> None:
+        """The training hot path: forward, then backward into ``grads``; no checks, no loss."""
+        zs, acts = self._forward(params, X)
+        self._backward(params, zs, acts, Y, grads)
+
+    def _loss_value(self, params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray):
+        zs, acts = self._forward(params, X)
+        return self._loss(zs[-1], acts[-1], Y)
+
+    # ----------------------------------------------------------------- public API
+
+    def loss_and_grad(
+        self, params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The loss of each replica, (K,), and its gradients, shaped like ``params``.
+
+        X: (n, d) shared by all replicas or (K, n, d); Y: (n, m) or (K, n, m) (a 1-D Y is
+        taken as one output column). The computation runs in the parameters' dtype.
+        """
+        self._check_params(params)
+        X, Y = self.check_data(params, X, Y)
+        zs, acts = self._forward(params, X)
+        loss = self._loss(zs[-1], acts[-1], Y)
+        grads = self.unflatten(np.empty((params[0].shape[0], self.n_params), params[0].dtype))
+        self._backward(params, zs, acts, Y, grads)
+        return loss, grads
+
+    def loss_value(self, params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """The loss of each replica, (K,), without gradients."""
+        self._check_params(params)
+        X, Y = self.check_data(params, X, Y)
+        return self._loss_value(params, X, Y)
+
+    def predict(self, params: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
+        """The network's outputs yhat = a_L, (K, n, sizes[-1])."""
+        self._check_params(params)
+        X = self._check_X(params, X)
+        return self._forward(params, X)[1][-1]
+
+    # ----------------------------------------------------------------- checks
+
+    def _check_params(self, params: Sequence[np.ndarray]) -> None:
+        if len(params) != 2 * self.n_layers:
+            raise ValueError(
+                f"params must hold {2 * self.n_layers} arrays [W1, b1, ...] for {self!r}, "
+                f"got {len(params)}"
+            )
+        K = np.shape(params[0])[0] if np.ndim(params[0]) == 3 else None
+        for l, (fan_in, fan_out) in enumerate(self.shapes):
+            for name, p, shape in (
+                (f"W{l + 1}", params[2 * l], (K, fan_in, fan_out)),
+                (f"b{l + 1}", params[2 * l + 1], (K, 1, fan_out)),
+            ):
+                if np.shape(p) != shape or K is None:
+                    raise ValueError(
+                        f"params {name} must have shape (K, {', '.join(map(str, shape[1:]))}), "
+                        f"got {np.shape(p)}"
+                    )
+
+    def _check_X(self, params: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
+        K, d = params[0].shape[0], self.sizes[0]
+        X = np.asarray(X, dtype=params[0].dtype)
+        if X.ndim not in (2, 3) or X.shape[-1] != d or (X.ndim == 3 and X.shape[0] != K):
+            raise ValueError(f"X must have shape (n, {d}) or ({K}, n, {d}), got {X.shape}")
+        if X.shape[-2] < 1:
+            raise ValueError(f"X must hold at least one sample, got shape {X.shape}")
+        if not np.isfinite(X).all():
+            raise ValueError("X contains NaN or inf; every input must be finite")
+        return X
+
+    def check_data(
+        self, params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """X and Y as arrays of the parameters' dtype, or a ValueError saying what is wrong."""
+        X = self._check_X(params, X)
+        K, n, m = params[0].shape[0], X.shape[-2], self.sizes[-1]
+        Y = np.asarray(Y, dtype=params[0].dtype)
+        if Y.ndim == 1 and m == 1:
+            Y = Y[:, None]
+        if Y.ndim not in (2, 3) or Y.shape[-1] != m or (Y.ndim == 3 and Y.shape[0] != K):
+            raise ValueError(
+                f"Y must have shape (n, {m}) or ({K}, n, {m}) for {m} outputs, got {Y.shape}"
+            )
+        if Y.shape[-2] != n:
+            raise ValueError(f"X has {n} samples but Y has {Y.shape[-2]}; they must match")
+        if not np.isfinite(Y).all():
+            raise ValueError("Y contains NaN or inf; every target must be finite")
+        self._check_targets(Y)
+        return X, Y
+
+    def _check_targets(self, Y: np.ndarray) -> None:
+        if self.loss == "binary_cross_entropy" and ((Y < 0).any() or (Y > 1).any()):
+            raise ValueError(
+                f"binary_cross_entropy needs targets in [0, 1], got values in "
+                f"[{Y.min():g}, {Y.max():g}]"
+            )
+        if self.loss == "softmax_cross_entropy":
+            sums = Y.sum(axis=-1)
+            if (Y < 0).any() or not np.allclose(sums, 1.0, atol=1e-6):
+                raise ValueError(
+                    "softmax_cross_entropy needs non-negative target rows that sum to 1 "
+                    f"(one-hot or soft labels), got row sums in [{sums.min():g}, {sums.max():g}]"
+                )

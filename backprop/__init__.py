@@ -6,6 +6,7 @@ learning-rate schedules in ``backprop.schedules``. NumPy only; never imports ``b
 
 from backprop.gradcheck import gradcheck
 from backprop.network import MLP
+from backprop.training import History, train
 
-__all__ = ["MLP", "gradcheck"]
+__all__ = ["MLP", "History", "gradcheck", "train"]
 __version__ = "0.1.0"

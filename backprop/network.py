@@ -41,8 +41,12 @@ def resolve_seeds(seed: int | Sequence[int], population: int | None) -> list[int
         k = 1 if population is None else population
         if not isinstance(k, int | np.integer) or k < 1:
             raise ValueError(f"population must be an int >= 1, got {population!r}")
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
         return [int(seed) + i for i in range(k)]
     seeds = [int(s) for s in seed]
+    if any(s < 0 for s in seeds):
+        raise ValueError(f"seeds must be >= 0, got {seeds}")
     if not seeds:
         raise ValueError("seed must be an int or a non-empty sequence of ints, got []")
     if population is not None and population != len(seeds):

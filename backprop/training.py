@@ -1,0 +1,237 @@
+"""train(): the training loop, its batching regimes, per-epoch records and divergence.
+
+The batching regime is the batch size B against the n training samples:
+
+    B = None or B >= n   batch gradient descent: one step per epoch on the whole set
+    B = 1                stochastic gradient descent: n steps per epoch
+    1 < B < n            mini-batch: ceil(n / B) steps per epoch, the last batch partial
+
+Each replica k of the population shuffles the training set from its own seed every epoch,
+so a trial trained inside a population has the same history as the same trial alone.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from backprop.network import MLP, resolve_seeds
+
+DIVERGENCE_FACTOR = 1e3  # a loss above this multiple of the starting loss has diverged
+SHUFFLE_STREAM = 1  # the shuffling RNG of replica k is default_rng([seed_k, SHUFFLE_STREAM])
+GATHER_LIMIT = 1 << 24  # shuffle the whole epoch at once while K * n * (d + m) stays below this
+
+
+@dataclass
+class History:
+    """Per-epoch records of a training run; row 0 is before training, row e after epoch e.
+
+    train_loss, val_loss: (E + 1, K) full-set losses (val_loss is None without validation
+    data); NaN from a replica's ``diverged_epoch`` on. samples, steps, seconds: (E + 1,)
+    cumulative per replica (seconds: training time only, evaluation excluded).
+    diverged_epoch: (K,) first row whose loss was non-finite or > 1e3 x row 0, else -1.
+    params: the trained parameters [W1, b1, ...]; a diverged replica keeps the parameters
+    it had at the end of the epoch before it diverged.
+    """
+
+    train_loss: np.ndarray
+    val_loss: np.ndarray | None
+    samples: np.ndarray
+    steps: np.ndarray
+    seconds: np.ndarray
+    diverged_epoch: np.ndarray
+    params: list[np.ndarray]
+
+    @property
+    def epochs(self) -> int:
+        """E, the number of epochs trained (fewer than asked when target_loss stopped early)."""
+        return len(self.samples) - 1
+
+
+def _batch_size(batch_size: int | None, n: int) -> int:
+    if batch_size is None:
+        return n
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+        raise ValueError(f"batch_size must be an int >= 1 or None (full batch), got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1 or None (full batch), got {batch_size}")
+    return min(int(batch_size), n)
+
+
+class _Shuffler:
+    """Each replica's permutation of the training set, drawn from its own seed every epoch."""
+
+    def __init__(self, seeds: Sequence[int], X: np.ndarray, Y: np.ndarray, batch: int):
+        self.X, self.Y, self.batch = X, Y, batch
+        self.n = X.shape[-2]
+        self.rngs = [np.random.default_rng([s, SHUFFLE_STREAM]) for s in seeds]
+        self.rows = np.arange(len(seeds))[:, None]
+        self.per_replica = X.ndim == 3 or Y.ndim == 3
+        width = X.shape[-1] + Y.shape[-1]
+        self.gather_all = len(seeds) * self.n * width <= GATHER_LIMIT
+
+    def _take(self, A: np.ndarray, index: np.ndarray) -> np.ndarray:
+        return A[self.rows, index] if A.ndim == 3 else A[index]
+
+    def batches(self):
+        """Yield (X_b, Y_b) for one epoch: (K, B, d) and (K, B, m), or the shared full set."""
+        if self.batch >= self.n:
+            yield self.X, self.Y
+            return
+        order = np.stack([rng.permutation(self.n) for rng in self.rngs])
+        if self.gather_all:
+            Xs, Ys = self._take(self.X, order), self._take(self.Y, order)
+            for start in range(0, self.n, self.batch):
+                yield Xs[:, start : start + self.batch], Ys[:, start : start + self.batch]
+        else:
+            for start in range(0, self.n, self.batch):
+                index = order[:, start : start + self.batch]
+                yield self._take(self.X, index), self._take(self.Y, index)
+
+
+def train(
+    net: MLP,
+    optimizer,
+    X: np.ndarray,
+    Y: np.ndarray,
+    batch_size: int | None = 32,
+    epochs: int = 20,
+    seed: int | Sequence[int] = 0,
+    population: int | None = None,
+    X_val: np.ndarray | None = None,
+    Y_val: np.ndarray | None = None,
+    schedule: Callable[[int], float] | None = None,
+    target_loss: float | None = None,
+    params: Sequence[np.ndarray] | None = None,
+) -> History:
+    """Train a population of K replicas of ``net`` and record every epoch.
+
+    Args:
+        net: the network. optimizer: any object with ``init(params)`` and
+            ``step(params, grads, state)``; one whose class sets ``elementwise = True`` (all
+            built-ins) is stepped over a single (K, P) array holding every parameter.
+        X, Y: training data, (n, d) and (n, m) shared, or (K, n, d) and (K, n, m).
+        batch_size: None (or >= n) for batch GD, 1 for SGD, else mini-batches.
+        epochs: E >= 0. seed, population: as for ``MLP.init``: an int seed with
+            ``population`` replicas (default 1), or a sequence of K seeds.
+        X_val, Y_val: optional validation data, evaluated after every epoch.
+        schedule: ``schedule(epoch) -> factor``, epoch counted from 0; the optimizer's
+            ``lr`` is set to base lr x factor before each epoch and restored afterwards.
+        target_loss: stop early once every replica's training loss is <= this or diverged.
+        params: start from these parameters (copied) instead of ``net.init(seed)``.
+
+    Returns:
+        a ``History``.
+    """
+    seeds = resolve_seeds(seed, population)
+    if params is None:
+        params = net.init(seeds)
+    elif params[0].shape[0] != len(seeds):
+        raise ValueError(f"params hold {params[0].shape[0]} replicas but {len(seeds)} seeds given")
+    flat = net.flatten(params)  # a fresh (K, P) buffer; params become views into it
+    params = net.unflatten(flat)
+    X, Y = net.check_data(params, X, Y)
+    if (X_val is None) != (Y_val is None):
+        raise ValueError("give both X_val and Y_val, or neither")
+    if X_val is not None:
+        X_val, Y_val = net.check_data(params, X_val, Y_val)
+    if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
+        raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
+    if target_loss is not None and not target_loss > 0:
+        raise ValueError(f"target_loss must be > 0 or None, got {target_loss!r}")
+    if schedule is not None and not hasattr(optimizer, "lr"):
+        raise ValueError(f"a schedule needs an optimizer with an lr attribute; {optimizer!r} has none")
+    n = X.shape[-2]
+    batch = _batch_size(batch_size, n)
+    return _Loop(net, optimizer, flat, X, Y, X_val, Y_val, seeds, batch).run(
+        epochs, schedule, target_loss
+    )
+
+
+class _Loop:
+    """The state of one train() call: parameters, gradients, optimizer state and records."""
+
+    def __init__(self, net, optimizer, flat, X, Y, X_val, Y_val, seeds, batch):
+        self.net, self.optimizer, self.flat = net, optimizer, flat
+        self.params = net.unflatten(flat)
+        self.grads_flat = np.empty_like(flat)
+        self.grads = net.unflatten(self.grads_flat)
+        self.X, self.Y, self.X_val, self.Y_val = X, Y, X_val, Y_val
+        self.shuffler = _Shuffler(seeds, X, Y, batch)
+        self.steps_per_epoch = math.ceil(X.shape[-2] / batch)
+        if getattr(optimizer, "elementwise", False):
+            self.step_params, self.step_grads = [flat], [self.grads_flat]
+        else:
+            self.step_params, self.step_grads = self.params, self.grads
+        self.state = optimizer.init(self.step_params)
+        self.frozen = np.zeros(len(seeds), dtype=bool)
+
+    def _evaluate(self, X, Y) -> np.ndarray:
+        loss = self.net._loss_value(self.params, X, Y)
+        loss[self.frozen] = np.nan
+        return loss
+
+    def _epoch(self) -> float:
+        """One pass over the training set; returns its training seconds."""
+        net, optimizer, frozen_rows = self.net, self.optimizer, np.flatnonzero(self.frozen)
+        kept = self.flat[frozen_rows]
+        start = time.perf_counter()
+        for X_b, Y_b in self.shuffler.batches():
+            net._gradient_into(self.params, X_b, Y_b, self.grads)
+            optimizer.step(self.step_params, self.step_grads, self.state)
+            if len(frozen_rows):
+                self.flat[frozen_rows] = kept
+        return time.perf_counter() - start
+
+    def run(self, epochs: int, schedule, target_loss) -> History:
+        K, has_val = self.flat.shape[0], self.X_val is not None
+        train_loss = np.full((epochs + 1, K), np.nan)
+        val_loss = np.full((epochs + 1, K), np.nan) if has_val else None
+        seconds = np.zeros(epochs + 1)
+        diverged_epoch = np.full(K, -1)
+        base_lr = getattr(self.optimizer, "lr", None)
+        last_good = self.flat.copy()
+        with np.errstate(all="ignore"):
+            train_loss[0] = self._evaluate(self.X, self.Y)
+            if has_val:
+                val_loss[0] = self._evaluate(self.X_val, self.Y_val)
+            limit = np.where(train_loss[0] > 0, DIVERGENCE_FACTOR * train_loss[0], np.inf)
+            done_at = epochs
+            for e in range(epochs + 1):
+                if e > 0:
+                    if schedule is not None:
+                        self.optimizer.lr = base_lr * schedule(e - 1)
+                    seconds[e] = seconds[e - 1] + self._epoch()
+                    train_loss[e] = self._evaluate(self.X, self.Y)
+                new = ~self.frozen & ~(train_loss[e] <= limit)  # NaN compares False
+                if new.any():
+                    diverged_epoch[new] = e
+                    self.frozen |= new
+                    self.flat[new] = last_good[new]
+                    train_loss[e, new] = np.nan
+                if has_val and e > 0:
+                    val_loss[e] = self._evaluate(self.X_val, self.Y_val)
+                last_good[...] = self.flat
+                reached = target_loss is not None and np.all(
+                    self.frozen | (train_loss[e] <= target_loss)
+                )
+                if reached:
+                    done_at = e
+                    break
+        if schedule is not None:
+            self.optimizer.lr = base_lr
+        rows = slice(0, done_at + 1)
+        epoch_index = np.arange(done_at + 1)
+        return History(
+            train_loss=train_loss[rows],
+            val_loss=val_loss[rows] if has_val else None,
+            samples=epoch_index * self.X.shape[-2],
+            steps=epoch_index * self.steps_per_epoch,
+            seconds=seconds[rows],
+            diverged_epoch=diverged_epoch,
+            params=self.params,
+        )

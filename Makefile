@@ -10,7 +10,6 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -e '.[dev,distributed]'
 	touch $(STAMP)
 
@@ -19,6 +18,12 @@ test: $(STAMP)
 
 perf: $(STAMP)
 	$(BIN)/python -m pytest tests/perf --benchmark-only --benchmark-columns=median,iqr,rounds -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench run --suite default --out results/default
+
+report: $(STAMP)
+	$(BIN)/python -m bench report results/default
 
 lint: $(STAMP)
 	$(BIN)/ruff check backprop bench tests scripts

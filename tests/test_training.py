@@ -1,0 +1,234 @@
+"""train(): batching regimes, records, divergence, early stop, schedules, population equivalence."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from backprop import MLP, train
+from backprop.optimizers import SGD, Adam
+from backprop.schedules import Exponential, StepDecay
+
+
+def moons_like(n: int = 70, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    Y = (X[:, :1] * X[:, 1:] > 0).astype(float)
+    return X, Y
+
+
+NET = MLP([2, 5, 1], hidden="tanh", output="sigmoid", loss="binary_cross_entropy")
+
+
+def manual_sgd(net, X, Y, seed, lr, batch, epochs):
+    """The textbook loop written out: shuffle from the replica's seed, step on each batch."""
+    params = net.init(seed)
+    rng = np.random.default_rng([seed, 1])
+    n = len(X)
+    for _ in range(epochs):
+        order = rng.permutation(n) if batch < n else np.arange(n)
+        for start in range(0, n, batch):
+            rows = order[start : start + batch]
+            _, grads = net.loss_and_grad(params, X[rows], Y[rows])
+            for p, g in zip(params, grads, strict=True):
+                p -= lr * g
+    return params
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "steps_per_epoch"), [(None, 1), (70, 1), (500, 1), (1, 70), (32, 3), (8, 9)]
+)
+def test_batching_regime_sets_steps_and_samples(batch_size, steps_per_epoch):
+    X, Y = moons_like(70)
+    history = train(NET, SGD(lr=0.1), X, Y, batch_size=batch_size, epochs=3, seed=0)
+    np.testing.assert_array_equal(history.steps, np.arange(4) * steps_per_epoch)
+    np.testing.assert_array_equal(history.samples, np.arange(4) * 70)
+    assert history.train_loss.shape == (4, 1)
+    assert history.val_loss is None
+
+
+@pytest.mark.parametrize("batch_size", [70, 32, 1])
+def test_training_equals_the_loop_written_out(batch_size):
+    """Full batch, mini-batches with a partial last batch (32, 32, 6) and single samples."""
+    X, Y = moons_like(70)
+    history = train(NET, SGD(lr=0.3), X, Y, batch_size=batch_size, epochs=3, seed=4)
+    expected = manual_sgd(NET, X, Y, seed=4, lr=0.3, batch=batch_size, epochs=3)
+    for got, want in zip(history.params, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_recorded_loss_is_the_full_training_set_loss_at_epoch_end():
+    X, Y = moons_like(70)
+    X_val, Y_val = moons_like(30, seed=1)
+    history = train(NET, Adam(lr=0.01), X, Y, batch_size=16, epochs=4, X_val=X_val, Y_val=Y_val)
+    np.testing.assert_allclose(history.train_loss[-1], NET.loss_value(history.params, X, Y))
+    np.testing.assert_allclose(history.val_loss[-1], NET.loss_value(history.params, X_val, Y_val))
+    np.testing.assert_allclose(history.train_loss[0], NET.loss_value(NET.init(0), X, Y))
+    assert history.train_loss[-1, 0] < history.train_loss[0, 0]
+
+
+def test_seconds_are_cumulative_training_time():
+    X, Y = moons_like(70)
+    history = train(NET, SGD(lr=0.1), X, Y, batch_size=8, epochs=5)
+    assert history.seconds[0] == 0
+    assert np.all(np.diff(history.seconds) > 0)
+
+
+@pytest.mark.parametrize("batch_size", [None, 1, 8])
+@pytest.mark.parametrize("optimizer", [SGD, Adam])
+def test_population_equals_trials_trained_alone(batch_size, optimizer):
+    X, Y = moons_like(40)
+    X_val, Y_val = moons_like(20, seed=1)
+    lrs, seeds = np.array([0.003, 0.03, 0.3]), [7, 8, 11]
+    together = train(
+        NET, optimizer(lr=lrs), X, Y, batch_size=batch_size, epochs=4, seed=seeds,
+        X_val=X_val, Y_val=Y_val,
+    )  # fmt: skip
+    for k, (lr, seed) in enumerate(zip(lrs, seeds, strict=True)):
+        alone = train(
+            NET, optimizer(lr=lr), X, Y, batch_size=batch_size, epochs=4, seed=seed,
+            X_val=X_val, Y_val=Y_val,
+        )  # fmt: skip
+        np.testing.assert_allclose(together.train_loss[:, k], alone.train_loss[:, 0], rtol=1e-10)
+        np.testing.assert_allclose(together.val_loss[:, k], alone.val_loss[:, 0], rtol=1e-10)
+        for p_together, p_alone in zip(together.params, alone.params, strict=True):
+            np.testing.assert_allclose(p_together[k], p_alone[0], rtol=1e-10, atol=1e-13)
+
+
+def test_replicas_shuffle_from_their_own_seeds():
+    X, Y = moons_like(40)
+    history = train(NET, SGD(lr=0.1), X, Y, batch_size=4, epochs=2, seed=[3, 3, 4])
+    a, b, c = (history.params[0][k] for k in range(3))
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_diverging_replica_is_frozen_and_the_others_train_on():
+    X, Y = moons_like(40)
+    net = MLP([2, 8, 1], hidden="relu", output="identity", loss="half_squared_error")
+    lrs = np.array([0.01, 1e6, 0.05])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no floods of RuntimeWarning from NumPy
+        history = train(net, SGD(lr=lrs), X, Y, batch_size=8, epochs=5, seed=[0, 1, 2])
+    assert history.diverged_epoch.tolist() == [-1, 1, -1]
+    assert np.isnan(history.train_loss[1:, 1]).all()
+    assert np.isfinite(history.train_loss[0, 1])
+    assert np.isfinite(history.params[0][1]).all()  # kept from before the divergence
+    np.testing.assert_array_equal(history.params[0][1], net.init(1)[0][0])
+    alone = train(net, SGD(lr=0.05), X, Y, batch_size=8, epochs=5, seed=2)
+    np.testing.assert_allclose(history.train_loss[:, 2], alone.train_loss[:, 0], rtol=1e-10)
+
+
+def test_loss_above_a_thousand_times_the_start_counts_as_diverged():
+    X, Y = moons_like(40)
+    net = MLP([2, 1], hidden="relu", output="identity", loss="half_squared_error")
+    history = train(net, SGD(lr=1.2), X * 10, Y, batch_size=None, epochs=30, seed=0)
+    e = history.diverged_epoch[0]
+    assert e > 0
+    finite = history.train_loss[:e, 0]
+    assert np.all(finite <= 1e3 * finite[0])
+    assert np.isnan(history.train_loss[e:, 0]).all()
+
+
+def test_target_loss_stops_once_every_replica_reached_it_or_diverged():
+    X, Y = moons_like(70)
+    lrs = np.array([0.05, 0.1, 1e9])
+    history = train(NET, Adam(lr=lrs), X, Y, batch_size=8, epochs=200, seed=[0, 1, 2],
+                    target_loss=0.3)  # fmt: skip
+    assert history.epochs < 200
+    assert history.train_loss.shape == (history.epochs + 1, 3)
+    last = history.train_loss[-1]
+    assert np.all((last[:2] <= 0.3))
+    assert history.train_loss[-2, :2].max() > 0.3  # it stopped at the first epoch it could
+    assert history.diverged_epoch[2] > 0
+
+
+def test_schedule_scales_the_base_lr_each_epoch_and_restores_it():
+    X, Y = moons_like(30)
+    opt = SGD(lr=0.5)
+    history = train(NET, opt, X, Y, batch_size=None, epochs=3, schedule=Exponential(0.5))
+    assert opt.lr == 0.5
+    params = NET.init(0)
+    for epoch in range(3):
+        _, grads = NET.loss_and_grad(params, X, Y)
+        for p, g in zip(params, grads, strict=True):
+            p -= 0.5 * 0.5**epoch * g
+    for got, want in zip(history.params, params, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_schedule_works_with_a_per_replica_lr():
+    X, Y = moons_like(30)
+    lrs = np.array([0.1, 0.4])
+    together = train(NET, SGD(lr=lrs), X, Y, batch_size=10, epochs=4, seed=[0, 1],
+                     schedule=StepDecay(2, 0.1))  # fmt: skip
+    alone = train(NET, SGD(lr=0.4), X, Y, batch_size=10, epochs=4, seed=1,
+                  schedule=StepDecay(2, 0.1))  # fmt: skip
+    np.testing.assert_allclose(together.train_loss[:, 1], alone.train_loss[:, 0], rtol=1e-10)
+
+
+class ListSGD:
+    """A user's optimizer without ``elementwise``: stepped over the list of arrays."""
+
+    def __init__(self, lr):
+        self.lr = lr
+
+    def init(self, params):
+        self.shapes = [p.shape for p in params]
+        return {}
+
+    def step(self, params, grads, state):
+        for p, g in zip(params, grads, strict=True):
+            p -= self.lr * g
+
+
+def test_user_optimizer_gets_the_parameter_list():
+    X, Y = moons_like(40)
+    user = ListSGD(0.2)
+    ours = train(NET, SGD(lr=0.2), X, Y, batch_size=8, epochs=3)
+    theirs = train(NET, user, X, Y, batch_size=8, epochs=3)
+    assert user.shapes == [p.shape for p in NET.init(0)]
+    np.testing.assert_allclose(theirs.train_loss, ours.train_loss, rtol=1e-12)
+
+
+def test_training_starts_from_given_params_without_changing_them():
+    X, Y = moons_like(40)
+    start = NET.init(9)
+    before = [p.copy() for p in start]
+    history = train(NET, SGD(lr=0.1), X, Y, batch_size=None, epochs=1, seed=9, params=start)
+    for p, q in zip(start, before, strict=True):
+        np.testing.assert_array_equal(p, q)
+    np.testing.assert_allclose(history.train_loss[0], NET.loss_value(start, X, Y))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batch_size": 0}, "batch_size must be >= 1 or None .* got 0"),
+        ({"batch_size": 2.5}, "batch_size must be an int >= 1 or None .* got 2.5"),
+        ({"epochs": -1}, "epochs must be an int >= 0, got -1"),
+        ({"target_loss": -1.0}, "target_loss must be > 0 or None, got -1.0"),
+        ({"X_val": np.zeros((3, 2))}, "give both X_val and Y_val"),
+        ({"seed": -3}, "seed must be >= 0, got -3"),
+        ({"seed": [1, 2], "population": 3}, "population=3 does not match the 2 seeds"),
+    ],
+)
+def test_bad_arguments_are_rejected_with_their_value(kwargs, message):
+    X, Y = moons_like(20)
+    with pytest.raises(ValueError, match=message):
+        train(NET, SGD(lr=0.1), X, Y, **kwargs)
+
+
+def test_a_schedule_needs_an_lr_attribute():
+    class NoLR:
+        def init(self, params):
+            return {}
+
+        def step(self, params, grads, state):
+            pass
+
+    X, Y = moons_like(20)
+    with pytest.raises(ValueError, match="needs an optimizer with an lr attribute"):
+        train(NET, NoLR(), X, Y, schedule=Exponential(0.9))

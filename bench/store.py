@@ -1,0 +1,253 @@
+"""The SQLite results store, DIR/runs.sqlite: one transaction per finished population.
+
+Tables:
+
+    meta         key TEXT PRIMARY KEY, value TEXT (JSON): "schema", "suite", "protocol",
+                 "provenance"
+    populations  one row per trained population (method x dataset): key (Population.key()),
+                 method, dataset, task, size K, epochs E, spec_json, seconds (training
+                 wall time of the whole population), finished_at, and its cost axes as
+                 float64 blobs of E + 1 values: samples, steps, seconds_axis (= the
+                 population's cumulative training time / K, the time axis of every trial)
+    trials       one row per trial: population, trial (index in the population), method,
+                 dataset, lr, seed, final_train_loss, final_val_loss, final_test_loss,
+                 test_metric, best_train_loss, diverged_epoch (-1: none), params (the final
+                 flat parameters, P float64 values; see ``MLP.flatten``)
+    curves       one row per trial: population, trial, train_loss and val_loss as float64
+                 blobs of E + 1 values (NaN from diverged_epoch on)
+
+SQLite holds no NaN: a NaN loss is stored as NULL and reads back as NaN. The store runs in
+WAL mode, so a killed process loses only the populations it had not committed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.metrics import best_losses, final_losses
+
+STORE_NAME = "runs.sqlite"
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS populations (
+    key TEXT PRIMARY KEY, method TEXT NOT NULL, dataset TEXT NOT NULL, task TEXT NOT NULL,
+    size INTEGER NOT NULL, epochs INTEGER NOT NULL, spec_json TEXT NOT NULL,
+    seconds REAL NOT NULL, finished_at TEXT NOT NULL,
+    samples BLOB NOT NULL, steps BLOB NOT NULL, seconds_axis BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    population TEXT NOT NULL, trial INTEGER NOT NULL, method TEXT NOT NULL,
+    dataset TEXT NOT NULL, lr REAL NOT NULL, seed INTEGER NOT NULL,
+    final_train_loss REAL, final_val_loss REAL, final_test_loss REAL, test_metric REAL,
+    best_train_loss REAL, diverged_epoch INTEGER NOT NULL, params BLOB NOT NULL,
+    PRIMARY KEY (population, trial)
+);
+CREATE TABLE IF NOT EXISTS curves (
+    population TEXT NOT NULL, trial INTEGER NOT NULL,
+    train_loss BLOB NOT NULL, val_loss BLOB,
+    PRIMARY KEY (population, trial)
+);
+"""
+TABLES = ("meta", "populations", "trials", "curves")
+
+
+class StoreError(RuntimeError):
+    """A results store that is missing, unreadable or not a backprop-bench store."""
+
+
+@dataclass
+class PopulationResult:
+    """What training one population produced; K trials, E + 1 epoch rows.
+
+    train_loss, val_loss: (E + 1, K); samples, steps, seconds: (E + 1,) cumulative, with
+    seconds the population's training time divided by K; diverged_epoch: (K,) (-1: none);
+    final_test_loss, test_metric: (K,), NaN where diverged; params: (K, P) final parameters.
+    """
+
+    key: str
+    method: str
+    dataset: str
+    task: str
+    spec: dict
+    lrs: np.ndarray
+    seeds: np.ndarray
+    train_loss: np.ndarray
+    val_loss: np.ndarray | None
+    samples: np.ndarray
+    steps: np.ndarray
+    seconds: np.ndarray
+    wall_seconds: float
+    diverged_epoch: np.ndarray
+    final_test_loss: np.ndarray
+    test_metric: np.ndarray
+    params: np.ndarray
+
+    @property
+    def size(self) -> int:
+        """K, the number of trials in the population."""
+        return len(self.lrs)
+
+
+def to_blob(values: np.ndarray) -> bytes:
+    """An array's values as little-endian float64 bytes."""
+    return np.ascontiguousarray(values, dtype="<f8").tobytes()
+
+
+def from_blob(blob: bytes | None) -> np.ndarray | None:
+    """The float64 array of ``to_blob``; None stays None."""
+    return None if blob is None else np.frombuffer(blob, dtype="<f8").copy()
+
+
+def _real(value: float) -> float | None:
+    return None if not np.isfinite(value) else float(value)
+
+
+class Store:
+    """An open results store. ``Store(path, create=True)`` creates the file and folder."""
+
+    def __init__(self, path: str | Path, create: bool = False) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            if not create:
+                raise StoreError(
+                    f"no results store at {self.path}; run `python -m bench run --out "
+                    f"{self.path.parent}` first, or give the folder of a finished run"
+                )
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self._check_or_create()
+        except sqlite3.DatabaseError as err:
+            raise StoreError(
+                f"{self.path} is not a readable results store ({err}). It was left as it is: "
+                "move it away (or delete it) and rerun to start afresh, or run into another "
+                "folder with --out"
+            ) from err
+
+    def _check_or_create(self) -> None:
+        found = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not found:
+            with self.db:
+                self.db.executescript(SCHEMA)
+                self._put_meta("schema", SCHEMA_VERSION)
+            return
+        if not set(TABLES) <= found:
+            raise sqlite3.DatabaseError(f"tables {sorted(set(TABLES) - found)} are missing")
+        schema = self.meta("schema")
+        if schema != SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"schema version {schema}, this version reads {SCHEMA_VERSION}"
+            )
+        self.db.execute("SELECT count(*) FROM trials").fetchone()
+
+    def close(self) -> None:
+        """Close the connection (committed work is already on disk)."""
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------------- meta
+
+    def _put_meta(self, key: str, value) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
+        )
+
+    def set_meta(self, **values) -> None:
+        """Store JSON-serialisable values under their keyword names, in one transaction."""
+        with self.db:
+            for key, value in values.items():
+                self._put_meta(key, value)
+
+    def meta(self, key: str, default=None):
+        """The JSON value stored under ``key``, or ``default``."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    # ----------------------------------------------------------------------- populations
+
+    def finished_keys(self) -> set[str]:
+        """The keys of every population stored."""
+        return {row[0] for row in self.db.execute("SELECT key FROM populations")}
+
+    def save(self, result: PopulationResult) -> None:
+        """Store one population in one transaction, replacing any earlier copy of it."""
+        final_train = final_losses(result.train_loss, result.diverged_epoch)
+        final_val = final_losses(result.val_loss, result.diverged_epoch)
+        best_train = best_losses(result.train_loss)
+        trials, curves = [], []
+        for k in range(result.size):
+            trials.append(
+                (result.key, k, result.method, result.dataset, float(result.lrs[k]),
+                 int(result.seeds[k]), _real(final_train[k]), _real(final_val[k]),
+                 _real(result.final_test_loss[k]), _real(result.test_metric[k]),
+                 _real(best_train[k]), int(result.diverged_epoch[k]),
+                 to_blob(result.params[k]))
+            )  # fmt: skip
+            val = None if result.val_loss is None else to_blob(result.val_loss[:, k])
+            curves.append((result.key, k, to_blob(result.train_loss[:, k]), val))
+        population = (
+            result.key, result.method, result.dataset, result.task, result.size,
+            len(result.samples) - 1, json.dumps(result.spec, sort_keys=True),
+            float(result.wall_seconds), datetime.now(UTC).isoformat(timespec="seconds"),
+            to_blob(result.samples), to_blob(result.steps), to_blob(result.seconds),
+        )  # fmt: skip
+        with self.db:
+            self._delete([result.key])
+            self.db.execute(f"INSERT INTO populations VALUES ({', '.join('?' * 12)})", population)
+            self.db.executemany(f"INSERT INTO trials VALUES ({', '.join('?' * 13)})", trials)
+            self.db.executemany("INSERT INTO curves VALUES (?, ?, ?, ?)", curves)
+
+    def _delete(self, keys: Iterable[str]) -> None:
+        for table, column in (("curves", "population"), ("trials", "population")):
+            self.db.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(k,) for k in keys])
+        self.db.executemany("DELETE FROM populations WHERE key = ?", [(k,) for k in keys])
+
+    # ----------------------------------------------------------------------- reading
+
+    def populations(self, keys: Iterable[str]) -> pd.DataFrame:
+        """The stored populations among ``keys``, in that order, with their axes decoded."""
+        keys = list(keys)
+        frame = pd.read_sql_query("SELECT * FROM populations", self.db)
+        frame = frame.set_index("key").reindex([k for k in keys if k in set(frame["key"])])
+        for column in ("samples", "steps", "seconds_axis"):
+            frame[column] = frame[column].map(from_blob)
+        return frame.reset_index()
+
+    def trials(self, keys: Iterable[str]) -> pd.DataFrame:
+        """The stored trials (without params) of the populations ``keys``, in that order."""
+        order = {k: i for i, k in enumerate(keys)}
+        frame = pd.read_sql_query(
+            "SELECT t.*, c.train_loss AS train_curve, c.val_loss AS val_curve "
+            "FROM trials t JOIN curves c USING (population, trial)",
+            self.db,
+        ).drop(columns="params")
+        frame = frame[frame["population"].isin(order)]
+        frame = frame.assign(_order=frame["population"].map(order))
+        frame = frame.sort_values(["_order", "trial"]).drop(columns="_order")
+        for column in ("train_curve", "val_curve"):
+            frame[column] = frame[column].map(from_blob)
+        return frame.reset_index(drop=True)
+
+    def params(self, population: str, trial: int) -> np.ndarray:
+        """The final flat parameters (P,) of one trial."""
+        row = self.db.execute(
+            "SELECT params FROM trials WHERE population = ? AND trial = ?", (population, trial)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no trial {trial} of population {population} in {self.path}")
+        return from_blob(row[0])

@@ -1,6 +1,7 @@
 """Activation functions and their derivatives, side by side.
 
-Each activation is a pair: ``forward(z) -> a`` and ``derivative(z, a) -> da/dz``, elementwise.
+Each activation is a pair: ``forward(z, out) -> a`` and ``derivative(z, a) -> da/dz``,
+elementwise; ``forward`` writes into ``out`` (an array shaped like z, or None for a new one).
 The derivative receives both the pre-activation z and the activation a, because for some
 functions (sigmoid, tanh) it is cheapest in terms of a:
 
@@ -27,13 +28,13 @@ class Activation(NamedTuple):
     """An elementwise activation: its forward map and its derivative da/dz."""
 
     name: str
-    forward: Callable[[np.ndarray], np.ndarray]
+    forward: Callable[[np.ndarray, np.ndarray | None], np.ndarray]
     derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def relu(z: np.ndarray) -> np.ndarray:
+def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a = max(z, 0)."""
-    return np.maximum(z, 0)
+    return np.maximum(z, 0, out=out)
 
 
 def relu_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -41,9 +42,9 @@ def relu_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
     return z > 0
 
 
-def leaky_relu(z: np.ndarray) -> np.ndarray:
-    """a = z for z > 0, else 0.01 z."""
-    return np.where(z > 0, z, LEAKY_SLOPE * z)
+def leaky_relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """a = z for z > 0, else 0.01 z; that is max(z, 0.01 z)."""
+    return np.maximum(z, LEAKY_SLOPE * z, out=out)
 
 
 def leaky_relu_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -51,9 +52,9 @@ def leaky_relu_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.where(z > 0, 1.0, LEAKY_SLOPE).astype(z.dtype)
 
 
-def sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a = 1 / (1 + exp(-z)) = (1 + tanh(z / 2)) / 2: no overflow, and four NumPy calls."""
-    a = np.tanh(z * 0.5)
+    a = np.tanh(z * 0.5, out=out)
     a += 1
     a *= 0.5
     return a
@@ -64,9 +65,9 @@ def sigmoid_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
     return a * (1 - a)
 
 
-def tanh(z: np.ndarray) -> np.ndarray:
+def tanh(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a = tanh(z)."""
-    return np.tanh(z)
+    return np.tanh(z, out=out)
 
 
 def tanh_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -74,9 +75,12 @@ def tanh_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
     return 1 - a * a
 
 
-def identity(z: np.ndarray) -> np.ndarray:
+def identity(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a = z."""
-    return z
+    if out is None:
+        return z
+    np.copyto(out, z)
+    return out
 
 
 def identity_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:

@@ -21,6 +21,9 @@ per replica, (K, n, d).
 All parameters of a population live in one C-contiguous (K, P) buffer, and the list that
 ``init`` returns holds views into it ([W1, b1, W2, b2, ...]); gradients are laid out the
 same way. ``training.train`` uses this to step an elementwise optimizer over one array.
+Inside, each layer is computed with the classic "bias neuron": an input fixed at 1 whose
+weights are b_l, so that V_l = [W_l; b_l] is one view of the buffer (``augmented``), and a
+layer's forward and its weight gradient are one matrix product each.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from backprop.activations import HIDDEN, OUTPUT
 from backprop.losses import LOSSES, VALID_PAIRINGS
 
 RELU_FAMILY = ("relu", "leaky_relu")
+EVAL_CHUNK = 1 << 16  # evaluate the loss in row chunks of about this many floats per layer
 
 
 def resolve_seeds(seed: int | Sequence[int], population: int | None) -> list[int]:
@@ -128,7 +132,7 @@ class MLP:
         """A new (K, P) array holding [W1, b1, W2, b2, ...] in the layout of ``unflatten``."""
         self._check_params(params)
         K = params[0].shape[0]
-        return np.concatenate([p.reshape(K, -1) for p in params], axis=1)
+        return np.concatenate([np.reshape(p, (K, -1)) for p in params], axis=1)
 
     def init(
         self,
@@ -159,20 +163,49 @@ class MLP:
                     W[k] = rng.uniform(-r, r, size=(fan_in, fan_out))
         return params
 
+    def augmented(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Views [V1, V2, ...] of a (K, P) buffer, V_l = [W_l; b_l]: (K, fan_in + 1, fan_out).
+
+        In the flat layout each b_l follows its W_l, so W_l with b_l as one more row is a
+        single view: the weights of the classic "bias neuron", an input fixed at 1. Then
+        z_l = [a_{l-1}, 1] @ V_l, and dE/dV_l = [a_{l-1}, 1]^T @ delta_l gives dE/dW_l and
+        dE/db_l (the sum of delta_l over samples) in one matrix product.
+        """
+        K = flat.shape[0]
+        views, offset = [], 0
+        for fan_in, fan_out in self.shapes:
+            size = (fan_in + 1) * fan_out
+            views.append(flat[:, offset : offset + size].reshape(K, fan_in + 1, fan_out))
+            offset += size
+        return views
+
+    @staticmethod
+    def with_bias_column(X: np.ndarray) -> np.ndarray:
+        """[X, 1]: the inputs with the bias neuron's constant 1 appended, (..., n, d + 1)."""
+        ones = np.ones(X.shape[:-1] + (1,), dtype=X.dtype)
+        return np.concatenate([X, ones], axis=-1)
+
     # ----------------------------------------------------------------- forward
 
     def _forward(
-        self, params: Sequence[np.ndarray], X: np.ndarray
+        self, weights: Sequence[np.ndarray], X1: np.ndarray
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """z_l = a_{l-1} @ W_l + b_l, a_l = f(z_l); returns [z_1..z_L] and [a_0..a_L]."""
-        a, zs, acts = X, [], [X]
-        L = self.n_layers
-        for l in range(L):
-            z = a @ params[2 * l]
-            z += params[2 * l + 1]
-            a = self._f.forward(z) if l < L - 1 else self._out(z)
+        """z_l = [a_{l-1}, 1] @ V_l, a_l = f(z_l).
+
+        X1 is [X, 1]. Returns [z_1..z_L] and [[a_0, 1], .., [a_{L-1}, 1], a_L]: every hidden
+        activation is written into a buffer whose last column holds the bias neuron's 1.
+        """
+        zs, acts = [], [X1]
+        for V in weights[:-1]:
+            z = acts[-1] @ V
+            a1 = np.empty(z.shape[:-1] + (z.shape[-1] + 1,), dtype=z.dtype)
+            a1[..., -1] = 1
+            self._f.forward(z, a1[..., :-1])
             zs.append(z)
-            acts.append(a)
+            acts.append(a1)
+        z = acts[-1] @ weights[-1]
+        zs.append(z)
+        acts.append(self._out(z))
         return zs, acts
 
     # ----------------------------------------------------------------- backward
@@ -196,31 +229,42 @@ class MLP:
 
     def _backward(
         self,
-        params: Sequence[np.ndarray],
+        weights: Sequence[np.ndarray],
         zs: list[np.ndarray],
         acts: list[np.ndarray],
         Y: np.ndarray,
         grads: list[np.ndarray],
     ) -> None:
-        """Fill grads [dE/dW1, dE/db1, ...] in place by the chain rule, layer L down to 1."""
+        """Fill grads [dE/dV_1, ...] in place by the chain rule, layer L down to 1."""
         delta = self._output_delta(zs[-1], acts[-1], Y)
         for l in range(self.n_layers - 1, -1, -1):
-            np.matmul(acts[l].swapaxes(-1, -2), delta, out=grads[2 * l])  # a_{l-1}^T delta_l
-            np.sum(delta, axis=-2, keepdims=True, out=grads[2 * l + 1])  # sum_n delta_l
-            if l > 0:  # delta_{l-1} = (delta_l @ W_l^T) * f'(z_{l-1})
-                delta = delta @ params[2 * l].swapaxes(-1, -2)
-                delta *= self._f.derivative(zs[l - 1], acts[l])
+            # dE/dW_l = a_{l-1}^T delta_l and dE/db_l = sum_n delta_l, both in one product
+            np.matmul(acts[l].swapaxes(-1, -2), delta, out=grads[l])
+            if l > 0:  # delta_{l-1} = (delta_l @ W_l^T) * f'(z_{l-1}); W_l is V_l less its last row
+                W_T = weights[l][:, :-1, :].swapaxes(-1, -2)
+                delta = delta * W_T if delta.shape[-1] == 1 else delta @ W_T
+                delta *= self._f.derivative(zs[l - 1], acts[l][..., :-1])
 
     def _gradient_into(
-        self, params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray, grads: list[np.ndarray]
+        self, weights: Sequence[np.ndarray], X1: np.ndarray, Y: np.ndarray, grads: list[np.ndarray]
     ) -> None:
-        """The training hot path: forward, then backward into ``grads``; no checks, no loss."""
-        zs, acts = self._forward(params, X)
-        self._backward(params, zs, acts, Y, grads)
+        """The training hot path on the augmented views: forward, then backward into grads."""
+        zs, acts = self._forward(weights, X1)
+        self._backward(weights, zs, acts, Y, grads)
 
-    def _loss_value(self, params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray):
-        zs, acts = self._forward(params, X)
-        return self._loss(zs[-1], acts[-1], Y)
+    def _loss_value(self, weights: Sequence[np.ndarray], X1: np.ndarray, Y: np.ndarray):
+        """The loss of each replica, (K,), evaluated in chunks of rows that stay in cache."""
+        n = X1.shape[-2]
+        rows = max(1, EVAL_CHUNK // (weights[0].shape[0] * max(self.sizes)))
+        if n <= rows:
+            zs, acts = self._forward(weights, X1)
+            return self._loss(zs[-1], acts[-1], Y)
+        total = 0.0
+        for start in range(0, n, rows):
+            X_c, Y_c = X1[..., start : start + rows, :], Y[..., start : start + rows, :]
+            zs, acts = self._forward(weights, X_c)
+            total = total + self._loss(zs[-1], acts[-1], Y_c) * X_c.shape[-2]
+        return total / n
 
     # ----------------------------------------------------------------- public API
 
@@ -232,25 +276,26 @@ class MLP:
         X: (n, d) shared by all replicas or (K, n, d); Y: (n, m) or (K, n, m) (a 1-D Y is
         taken as one output column). The computation runs in the parameters' dtype.
         """
-        self._check_params(params)
+        flat = self.flatten(params)
         X, Y = self.check_data(params, X, Y)
-        zs, acts = self._forward(params, X)
+        weights = self.augmented(flat)
+        zs, acts = self._forward(weights, self.with_bias_column(X))
         loss = self._loss(zs[-1], acts[-1], Y)
-        grads = self.unflatten(np.empty((params[0].shape[0], self.n_params), params[0].dtype))
-        self._backward(params, zs, acts, Y, grads)
-        return loss, grads
+        grads_flat = np.empty_like(flat)
+        self._backward(weights, zs, acts, Y, self.augmented(grads_flat))
+        return loss, self.unflatten(grads_flat)
 
     def loss_value(self, params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """The loss of each replica, (K,), without gradients."""
-        self._check_params(params)
+        flat = self.flatten(params)
         X, Y = self.check_data(params, X, Y)
-        return self._loss_value(params, X, Y)
+        return self._loss_value(self.augmented(flat), self.with_bias_column(X), Y)
 
     def predict(self, params: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
         """The network's outputs yhat = a_L, (K, n, sizes[-1])."""
-        self._check_params(params)
+        flat = self.flatten(params)
         X = self._check_X(params, X)
-        return self._forward(params, X)[1][-1]
+        return self._forward(self.augmented(flat), self.with_bias_column(X))[1][-1]
 
     # ----------------------------------------------------------------- checks
 

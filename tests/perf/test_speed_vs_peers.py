@@ -1,0 +1,174 @@
+"""Speed of training against scikit-learn's MLPClassifier (and PyTorch) on identical work.
+
+The reference work: make_moons(n=2000), a 2-32-1 network, relu hidden units, sigmoid output,
+binary cross-entropy, Adam with lr 1e-3, batch 32, EPOCHS epochs, one BLAS thread. Every
+figure is a median over repeats, measured in the same run as its peer. `make perf` prints the
+ratios at the end (tests/perf/conftest.py).
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_moons
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
+from threadpoolctl import threadpool_limits
+
+from backprop import MLP, train
+from backprop.optimizers import SGD, Adam
+
+EPOCHS = 5
+ROUNDS = 5
+X, y = make_moons(n_samples=2000, noise=0.2, random_state=0)
+Y = y[:, None].astype(float)
+NET = MLP([2, 32, 1], hidden="relu", output="sigmoid", loss="binary_cross_entropy")
+
+
+def sklearn_fit(**solver):
+    clf = MLPClassifier(
+        hidden_layer_sizes=(32,), activation="relu", alpha=0.0, max_iter=EPOCHS, tol=0.0,
+        n_iter_no_change=EPOCHS + 1, shuffle=True, random_state=0, **solver,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    return clf
+
+
+def torch_fit(batch_size: int, lr: float):
+    import torch
+
+    torch.manual_seed(0)
+    Xt, Yt = torch.tensor(X), torch.tensor(Y)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(2, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1)
+    ).double()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    for _ in range(EPOCHS):
+        order = torch.randperm(len(Xt))
+        for start in range(0, len(Xt), batch_size):
+            rows = order[start : start + batch_size]
+            opt.zero_grad()
+            loss_fn(model(Xt[rows]), Yt[rows]).backward()
+            opt.step()
+
+
+@pytest.mark.usefixtures("one_blas_thread")
+class TestAdamOneRun:
+    def test_sklearn_mlpclassifier(self, benchmark):
+        benchmark.group = "moons adam batch 32: one run"
+        benchmark.extra_info["peer"] = True
+        benchmark.pedantic(
+            sklearn_fit, kwargs={"solver": "adam", "learning_rate_init": 1e-3, "batch_size": 32},
+            rounds=ROUNDS, iterations=1,
+        )  # fmt: skip
+
+    def test_backprop_one_run(self, benchmark):
+        benchmark.group = "moons adam batch 32: one run"
+        history = benchmark.pedantic(
+            lambda: train(NET, Adam(lr=1e-3), X, Y, batch_size=32, epochs=EPOCHS),
+            rounds=ROUNDS, iterations=1,
+        )  # fmt: skip
+        assert history.train_loss[-1, 0] < history.train_loss[0, 0]
+
+    def test_backprop_population_of_32(self, benchmark):
+        benchmark.group = "moons adam batch 32: one run"
+        benchmark.extra_info["replicas"] = 32
+        lrs = np.full(32, 1e-3)
+        benchmark.pedantic(
+            lambda: train(NET, Adam(lr=lrs), X, Y, batch_size=32, epochs=EPOCHS, seed=range(32)),
+            rounds=ROUNDS, iterations=1,
+        )  # fmt: skip
+
+    def test_pytorch_eager_loop(self, benchmark):
+        from conftest import require_module
+
+        torch = require_module("torch")
+        torch.set_num_threads(1)
+        benchmark.group = "moons adam batch 32: one run"
+        benchmark.pedantic(torch_fit, args=(32, 1e-3), rounds=ROUNDS, iterations=1)
+
+
+@pytest.mark.usefixtures("one_blas_thread")
+class TestSGDBatchOne:
+    def test_sklearn_mlpclassifier_sgd(self, benchmark):
+        benchmark.group = "moons sgd batch 1: one run"
+        benchmark.extra_info["peer"] = True
+        benchmark.pedantic(
+            sklearn_fit,
+            kwargs={"solver": "sgd", "batch_size": 1, "momentum": 0.0, "learning_rate_init": 1e-3,
+                    "nesterovs_momentum": False, "learning_rate": "constant"},
+            rounds=3, iterations=1,
+        )  # fmt: skip
+
+    def test_backprop_sgd(self, benchmark):
+        benchmark.group = "moons sgd batch 1: one run"
+        benchmark.pedantic(
+            lambda: train(NET, SGD(lr=1e-3), X, Y, batch_size=1, epochs=EPOCHS),
+            rounds=3, iterations=1,
+        )  # fmt: skip
+
+
+def gemm_seconds(size: int = 2048, repeats: int = 5) -> float:
+    a = np.random.default_rng(0).normal(size=(size, size))
+    b = np.random.default_rng(1).normal(size=(size, size))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def test_full_batch_gd_step_against_gemm_rate(benchmark):
+    """One full-batch GD step (forward, backward, update; no evaluation) on n=50,000, 20
+    features, hidden 256-256, 10 softmax outputs, at 2 BLAS threads, against the time its
+    matrix products take at this machine's float64 GEMM rate (measured in the same run)."""
+    n, sizes = 50_000, [20, 256, 256, 10]
+    rng = np.random.default_rng(0)
+    Xb = rng.normal(size=(n, 20))
+    Yb = np.eye(10)[rng.integers(0, 10, n)]
+    net = MLP(sizes, hidden="relu", output="softmax", loss="softmax_cross_entropy")
+    flat = net.flatten(net.init(0))
+    grads_flat = np.empty_like(flat)
+    weights, grads, X1 = net.augmented(flat), net.augmented(grads_flat), net.with_bias_column(Xb)
+    opt = SGD(lr=0.01)
+    state = opt.init([flat])
+
+    def step():
+        net._gradient_into(weights, X1, Yb, grads)
+        opt.step([flat], [grads_flat], state)
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        rate = 2 * 2048**3 / gemm_seconds()
+        benchmark.group = "full-batch GD step, n=50k, 20-256-256-10"
+        benchmark.pedantic(step, rounds=5, iterations=1, warmup_rounds=1)
+    forward = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    backward_deltas = sum(a * b for a, b in zip(sizes[1:-1], sizes[2:], strict=True))
+    flops = 2 * n * (2 * forward + backward_deltas)
+    benchmark.extra_info["gemm_gflops"] = rate / 1e9
+    benchmark.extra_info["gemm_ratio"] = benchmark.stats.stats.median / (flops / rate)
+
+
+@pytest.mark.usefixtures("one_blas_thread")
+def test_peak_memory_population_128(benchmark):
+    """Peak traced memory of one epoch of Adam on moons with K = 128 replicas."""
+    lrs = np.full(128, 1e-3)
+
+    def run():
+        tracemalloc.start()
+        train(NET, Adam(lr=lrs), X, Y, batch_size=32, epochs=1, seed=range(128))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak
+
+    benchmark.group = "memory: population of 128, moons adam, one epoch"
+    peak = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info["peak_mib"] = peak / 2**20
+    assert peak < 512 * 2**20

@@ -7,8 +7,17 @@ named ``peer`` in that group (``benchmark.extra_info["peer"] = True``).
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 from threadpoolctl import threadpool_limits
+
+# tests/conftest.py's helpers, under the name tests/perf modules import them by
+_spec = importlib.util.spec_from_file_location("tests_conftest", Path(__file__).parents[1] / "conftest.py")
+_shared = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_shared)
+require_module, require_executable = _shared.require_module, _shared.require_executable
 
 
 @pytest.fixture
@@ -37,7 +46,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             if per > 1:
                 line += f" per replica (K={per})"
             if peers and b not in peers:
-                line += f"   {peers[0].stats.median / median:6.1f}x faster than the peer"
+                line += f"   {peers[0].stats.median / median:6.1f}x the peer's speed"
             for key in ("gemm_ratio", "peak_mib"):
                 if key in b.extra_info:
                     line += f"   {key}={b.extra_info[key]:.2f}"

@@ -1,0 +1,207 @@
+"""The command line, ``python -m bench`` or ``backprop-bench``: list, run, report, compare.
+
+Exit status: 0 on success; 2 for a bad suite file, a missing or unreadable results folder,
+or an unsupported --cluster (argparse's own usage errors are 2 as well).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+DESCRIPTION = """\
+Compare gradient-descent methods on a small NumPy network: every method on every dataset,
+over a learning-rate grid and seeds, each method at its tuned learning rate.
+
+  python -m bench list                        what can be run
+  python -m bench run --suite quick           train a suite into results/quick/
+  python -m bench report results/quick        tables (and report) again, without training
+  python -m bench compare results/a results/b what changed between two runs
+"""
+RUN_EPILOG = """\
+DIR receives runs.sqlite (every trial's record, curve and final parameters), tables/*.csv
+and, when available, figures and report. Populations already in DIR/runs.sqlite are
+skipped, so an interrupted run resumes where it stopped; --force retrains them.
+"""
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every verb, with its help."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    listing = verbs.add_parser(
+        "list", help="list the built-in datasets, methods and suites",
+        description="List the built-in datasets (generator, parameters, target loss), methods "
+        "(optimizer, batch size, lr grid) and suites (size of the grid).",
+    )  # fmt: skip
+    listing.set_defaults(command=cmd_list)
+
+    run = verbs.add_parser(
+        "run", help="train a suite and write its store, tables and report",
+        description="Train every method x dataset population of a suite, over its lr grid and "
+        "seeds, and write the results to DIR.",
+        epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    run.add_argument(
+        "--suite", required=True, metavar="SUITE",
+        help="a built-in suite (quick, default, full) or the path of a suite file (.toml)",
+    )  # fmt: skip
+    run.add_argument("--out", metavar="DIR", help="results folder (default: results/<suite name>)")
+    run.add_argument(
+        "--jobs", type=positive_int, metavar="N",
+        help="worker processes, one BLAS thread each (default: the number of cores); "
+        "1 trains in this process",
+    )  # fmt: skip
+    run.add_argument("--force", action="store_true", help="retrain populations already stored")
+    run.add_argument(
+        "--cluster", metavar="ADDRESS",
+        help="train on a Dask cluster: 'local' or a scheduler 'tcp://HOST:PORT'",
+    )  # fmt: skip
+    run.set_defaults(command=cmd_run)
+
+    report = verbs.add_parser(
+        "report", help="rebuild tables (and report) from a results folder, without training",
+        description="Rebuild DIR/tables/*.csv from DIR/runs.sqlite without training, and the "
+        "figures and report when bench.report is available.",
+    )  # fmt: skip
+    report.add_argument("dir", metavar="DIR", help="a results folder written by `run`")
+    report.set_defaults(command=cmd_report)
+
+    compare = verbs.add_parser(
+        "compare", help="what changed between two results folders",
+        description="For each method x dataset at its tuned lr: final test loss, epochs and "
+        "seconds to the target in A and B, their change (B - A), and which changes are "
+        "significant (95% bootstrap intervals that do not overlap). Exit status 0 either way.",
+    )  # fmt: skip
+    compare.add_argument("dir_a", metavar="A", help="the results folder before")
+    compare.add_argument("dir_b", metavar="B", help="the results folder after")
+    compare.set_defaults(command=cmd_compare)
+    return parser
+
+
+# ------------------------------------------------------------------------------ verbs
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print the built-in datasets, methods and suites."""
+    from bench.datasets import BUILTIN_DATASETS
+    from bench.suite import BUILTIN_METHODS, builtin_suite_names, load_suite
+
+    print("datasets:")
+    for name, spec in BUILTIN_DATASETS.items():
+        params = " ".join(f"{k}={v}" for k, v in spec["params"].items())
+        print(f"  {name:<15} target_loss {spec['target_loss']:<6g} {params}")
+    print("methods:")
+    for name, spec in BUILTIN_METHODS.items():
+        grid = ", ".join(f"{lr:g}" for lr in spec["lr"])
+        args_text = f" {spec['args']}" if spec.get("args") else ""
+        print(f"  {name:<15} {spec['optimizer']}{args_text}, batch {spec['batch_size']}, lr {grid}")
+    print("suites:")
+    for name in builtin_suite_names():
+        suite = load_suite(name)
+        trials = sum(len(p.trials) for p in suite.populations())
+        print(
+            f"  {name:<15} {len(suite.methods)} methods x {len(suite.datasets)} datasets x "
+            f"{len(suite.seeds)} seeds, {suite.epochs} epochs: {trials} trials"
+        )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Train a suite, then write tables and report and say where they are."""
+    from bench.runner import run
+
+    results = run(args.suite, out=args.out, jobs=args.jobs, force=args.force, cluster=args.cluster)
+    finish(results)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Rebuild tables and report from a results folder."""
+    from bench.tables import load
+
+    results = load(args.dir)
+    results.write_tables()
+    if results.missing:
+        source = results.suite.get("source", "SUITE").removeprefix("builtin:")
+        print(
+            f"note: {len(results.missing)} of {len(results.suite['populations'])} populations "
+            f"are not in the store (an interrupted run?); `python -m bench run --suite {source} "
+            f"--out {results.out}` trains them"
+        )
+    finish(results)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Print what changed from A to B."""
+    import pandas as pd
+
+    from bench.tables import compare, load
+
+    table = compare(load(args.dir_a), load(args.dir_b))
+    print(f"A = {args.dir_a}\nB = {args.dir_b}\n")
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
+    changed = table[table["changed"] != ""]
+    print(f"\n{len(changed)} of {len(table)} method x dataset pairs changed beyond their 95% CIs")
+    return 0
+
+
+def finish(results) -> None:
+    """Print where the tables are, the ranking, and write the report when bench.report exists."""
+    import pandas as pd
+
+    print(f"store:  {results.store_path}")
+    print(f"tables: {results.out / 'tables'}")
+    try:
+        from bench.report import write_report
+    except ModuleNotFoundError as err:
+        if err.name != "bench.report":
+            raise
+        print("report: skipped (bench.report is not available)")
+    else:
+        print(f"report: {write_report(results)}")
+    if len(results.ranking):
+        with pd.option_context("display.width", 200):
+            print("\nranking (mean rank over datasets; wins: CI below every other method's):")
+            print(results.ranking.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    from bench.datasets import DatasetError
+    from bench.runner import ClusterError
+    from bench.store import StoreError
+    from bench.suite import SuiteError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.command(args)
+    except (SuiteError, StoreError, ClusterError, DatasetError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished populations are stored; rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

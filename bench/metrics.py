@@ -34,6 +34,18 @@ EXTRA_SUMMARY_METRICS = (
     "epochs_to_relative_target",
     "auc_log_loss",
 )
+SUMMARY_COLUMNS = [
+    "dataset",
+    "method",
+    "lr",
+    "n_seeds",
+    *(f"{m}_{part}" for m in SUMMARY_METRICS for part in ("mean", "lo", "hi")),
+    "diverged_count",
+    "rank",
+    *(f"{m}_{part}" for m in EXTRA_SUMMARY_METRICS for part in ("mean", "lo", "hi")),
+    "target_reached",
+]
+RANKING_COLUMNS = ["method", "mean_rank", "wins", "datasets"]
 
 
 # ------------------------------------------------------------------------------ per trial
@@ -200,24 +212,7 @@ def summarise(trials: pd.DataFrame) -> pd.DataFrame:
         .rank(method="min", na_option="bottom")
         .astype(int)
     )
-    return summary[_summary_columns()]
-
-
-def _summary_columns() -> list[str]:
-    def ci(metrics):
-        return [f"{m}_{part}" for m in metrics for part in ("mean", "lo", "hi")]
-
-    return [
-        "dataset",
-        "method",
-        "lr",
-        "n_seeds",
-        *ci(SUMMARY_METRICS),
-        "diverged_count",
-        "rank",
-        *ci(EXTRA_SUMMARY_METRICS),
-        "target_reached",
-    ]
+    return summary[SUMMARY_COLUMNS]
 
 
 def wins(summary: pd.DataFrame) -> pd.Series:
@@ -247,4 +242,5 @@ def rank_methods(summary: pd.DataFrame) -> pd.DataFrame:
             "datasets": grouped["dataset"].nunique(),
         }
     ).reset_index(names="method")
-    return ranking.sort_values(["mean_rank", "method"], kind="stable").reset_index(drop=True)
+    ranking = ranking.sort_values(["mean_rank", "method"], kind="stable").reset_index(drop=True)
+    return ranking[RANKING_COLUMNS]

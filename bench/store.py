@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS curves (
 );
 """
 TABLES = ("meta", "populations", "trials", "curves")
+TRIAL_FIELDS = (
+    "population", "trial", "method", "dataset", "lr", "seed", "final_train_loss",
+    "final_val_loss", "final_test_loss", "test_metric", "best_train_loss", "diverged_epoch",
+)  # fmt: skip
 
 
 class StoreError(RuntimeError):
@@ -232,10 +236,10 @@ class Store:
         """The stored trials (without params) of the populations ``keys``, in that order."""
         order = {k: i for i, k in enumerate(keys)}
         frame = pd.read_sql_query(
-            "SELECT t.*, c.train_loss AS train_curve, c.val_loss AS val_curve "
-            "FROM trials t JOIN curves c USING (population, trial)",
+            f"SELECT {', '.join('t.' + c for c in TRIAL_FIELDS)}, c.train_loss AS train_curve, "
+            "c.val_loss AS val_curve FROM trials t JOIN curves c USING (population, trial)",
             self.db,
-        ).drop(columns="params")
+        )
         frame = frame[frame["population"].isin(order)]
         frame = frame.assign(_order=frame["population"].map(order))
         frame = frame.sort_values(["_order", "trial"]).drop(columns="_order")

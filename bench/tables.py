@@ -86,7 +86,7 @@ class Results:
             specs = self.suite.get("datasets", {})
             if name not in specs:
                 raise KeyError(f"no dataset {name!r} in {self.out}; it has {sorted(specs)}")
-            self._datasets[name] = load_dataset(DatasetSpec(**specs[name]))
+            self._datasets[name] = load_dataset(DatasetSpec.from_dict(specs[name]))
         return self._datasets[name]
 
     def network(self, dataset_name: str) -> MLP:
@@ -122,8 +122,12 @@ def load(out: str | Path) -> Results:
         stored = store.trials(keys)
         provenance = store.meta("provenance", {})
     trials, curves = build_trials(stored, populations, suite), build_curves(stored, populations)
-    summary = metrics.summarise(trials) if len(trials) else pd.DataFrame()
-    ranking = metrics.rank_methods(summary) if len(summary) else pd.DataFrame()
+    if len(trials):
+        summary = metrics.summarise(trials)
+        ranking = metrics.rank_methods(summary)
+    else:
+        summary = pd.DataFrame(columns=metrics.SUMMARY_COLUMNS)
+        ranking = pd.DataFrame(columns=metrics.RANKING_COLUMNS)
     missing = [k for k in keys if k not in set(populations["key"])]
     return Results(out, trials, curves, summary, ranking, suite, provenance, missing)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sqlite3
@@ -12,6 +13,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from test_store import make_result
 
 import bench
 from backprop import MLP, train
@@ -237,8 +239,36 @@ def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_results(
     assert process.returncode == -signal.SIGKILL
     stored = stored_populations(out / "runs.sqlite")
     assert 1 <= stored < 3
+    assert len(bench.load(out).missing) == 3 - stored
 
     resumed = bench.run(path, out=out, jobs=1)
     assert "populations already stored" in capsys.readouterr().err
     assert resumed.provenance["reused"] == stored and resumed.provenance["trained"] == 3 - stored
     assert_same_results(reference, resumed)
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_a_line_per_population_elsewhere():
+    result = make_result()
+    lines = io.StringIO()
+    progress = runner.Progress(8, stream=lines)
+    progress.update(result)
+    progress.update(result)
+    assert lines.getvalue().splitlines() == [
+        "adam on moons: 4 trials in 0.08 s (4/8 trials done)",
+        "adam on moons: 4 trials in 0.08 s (8/8 trials done)",
+    ]
+    terminal = Terminal()
+    bar = runner.Progress(8, stream=terminal)
+    bar.update(result)
+    bar.close()
+    assert "4/8" in terminal.getvalue() and "trial" in terminal.getvalue()
+    silent = io.StringIO()
+    runner.Progress(8, enabled=False, stream=silent).update(result)
+    assert silent.getvalue() == ""

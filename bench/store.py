@@ -2,8 +2,8 @@
 
 Tables:
 
-    meta         key TEXT PRIMARY KEY, value TEXT (JSON): "schema", "suite", "protocol",
-                 "provenance"
+    meta         key TEXT PRIMARY KEY, value TEXT (JSON): "schema" (its version), "suite"
+                 (specs, protocol and population keys of the suite last run), "provenance"
     populations  one row per trained population (method x dataset): key (Population.key()),
                  method, dataset, task, size K, epochs E, spec_json, seconds (training
                  wall time of the whole population), finished_at, and its cost axes as

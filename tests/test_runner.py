@@ -198,6 +198,15 @@ def test_jobs_two_gives_the_results_of_jobs_one(tiny, tmp_path):
     assert_same_results(one, two)
 
 
+def test_populations_with_smaller_batches_are_started_first(tiny):
+    _, results = tiny
+    suite = load_suite(results.suite["source"])
+    ordered = runner.longest_first(suite.populations())
+    assert [(p.method.name, p.dataset.name) for p in ordered] == [
+        ("adam", "moons"), ("adam", "blobs"), ("gd", "moons"), ("gd", "blobs")
+    ]  # fmt: skip
+
+
 def test_bad_jobs_and_clusters_are_refused_before_anything_is_written(tmp_path):
     path = write_suite(tmp_path)
     with pytest.raises(ValueError, match="jobs must be an int >= 1.*got 0"):

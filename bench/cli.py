@@ -157,9 +157,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from bench.tables import compare, load
 
     table = compare(load(args.dir_a), load(args.dir_b))
-    print(f"A = {args.dir_a}\nB = {args.dir_b}\n")
-    with pd.option_context("display.width", 200, "display.max_columns", None):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
+    shown = table.rename(columns=lambda c: c.replace("final_test_loss", "test_loss")
+                         .replace("_to_target", "").replace("seconds", "secs"))  # fmt: skip
+    print(f"A = {args.dir_a}\nB = {args.dir_b}")
+    print("test_loss: final test loss; epochs, secs: to the target; delta = B - A\n")
+    with pd.option_context("display.width", 250, "display.max_columns", None):
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
     changed = table[table["changed"] != ""]
     print(f"\n{len(changed)} of {len(table)} method x dataset pairs changed beyond their 95% CIs")
     return 0
@@ -198,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SuiteError, StoreError, ClusterError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. piped into `head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted: finished populations are stored; rerun to resume", file=sys.stderr)
         return 130

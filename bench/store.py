@@ -123,8 +123,8 @@ class Store:
         if not self.path.is_file():
             if not create:
                 raise StoreError(
-                    f"no results store at {self.path}; run `python -m bench run --out "
-                    f"{self.path.parent}` first, or give the folder of a finished run"
+                    f"no results store at {self.path}; run `python -m bench run --suite SUITE "
+                    f"--out {self.path.parent}` first, or give the folder of a finished run"
                 )
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -112,7 +112,9 @@ def load(out: str | Path) -> Results:
     """
     out = Path(out)
     if not out.is_dir():
-        raise StoreError(f"no results folder {out}; run `python -m bench run --out {out}` first")
+        raise StoreError(
+            f"no results folder {out}; run `python -m bench run --suite SUITE --out {out}` first"
+        )
     with Store(out / STORE_NAME) as store:
         suite = store.meta("suite")
         if suite is None:

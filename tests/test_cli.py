@@ -56,7 +56,7 @@ def test_compare_of_a_run_with_itself_flags_nothing(finished, capsys):
     out, _ = finished
     assert main(["compare", str(out), str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "final_test_loss_delta" in printed and "adam" in printed
+    assert "test_loss_delta" in printed and "adam" in printed
     assert "0 of 4 method x dataset pairs changed" in printed
 
 

@@ -45,13 +45,13 @@ SUITES_DIR = Path(__file__).parent / "suites"
 # placed so that the lr with the best validation loss after 30-50 epochs on the built-in
 # datasets (hidden [32], relu) lies inside. The adaptive methods' grids hold torch's default
 # (NAdam's 2e-3 between two points); SGD's 1e-3 is too small for full and mini-batches here.
-ADAM_GRID = (3e-4, 1e-3, 3e-3, 0.01, 0.03)
+ADAM_GRID = (1e-3, 3e-3, 0.01, 0.03, 0.1)
 BUILTIN_METHODS: dict[str, dict] = {
     "gd": {"optimizer": "SGD", "batch_size": "full", "lr": (0.03, 0.1, 0.3, 1.0, 3.0)},
     "sgd": {"optimizer": "SGD", "batch_size": 1, "lr": (3e-4, 1e-3, 3e-3, 0.01, 0.03)},
     "minibatch": {"optimizer": "SGD", "batch_size": 32, "lr": (0.01, 0.03, 0.1, 0.3, 1.0)},
     "adagrad": {"optimizer": "Adagrad", "batch_size": 32, "lr": (0.01, 0.03, 0.1, 0.3, 1.0)},
-    "adadelta": {"optimizer": "Adadelta", "batch_size": 32, "lr": (0.1, 0.3, 1.0, 3.0, 10.0)},
+    "adadelta": {"optimizer": "Adadelta", "batch_size": 32, "lr": (0.3, 1.0, 3.0, 10.0, 30.0)},
     "adam": {"optimizer": "Adam", "batch_size": 32, "lr": ADAM_GRID},
     "momentum": {
         "optimizer": "SGD",

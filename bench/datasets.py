@@ -246,9 +246,9 @@ def generate(spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
         params["seed"] = spec.seed
     try:
         X, y = function(**params)
+        X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise DatasetError(f"dataset {spec.name!r}: generator {spec.generator!r}: {err}") from err
-    X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if X.ndim != 2 or y.ndim not in (1, 2) or len(y) != len(X):
         raise DatasetError(
             f"dataset {spec.name!r}: generator must return X (n, d) and y (n,) or (n, m), "

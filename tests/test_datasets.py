@@ -219,6 +219,9 @@ def with_inf(n_samples=20):
     y[0] = np.inf
     return np.ones((n_samples, 2)), y
 
+def words(n_samples=20):
+    return [["a", "b"]] * n_samples, [0, 1] * (n_samples // 2)
+
 not_callable = 3
 """
 
@@ -251,6 +254,7 @@ def test_a_user_generator_task_can_be_given(tmp_path, monkeypatch):
         ("with_nan", r"dataset 'bad': X has 1 NaN and 0 inf values"),
         ("with_inf", r"dataset 'bad': y has 0 NaN and 1 inf values"),
         ("not_callable", "is not callable"),
+        ("words", "generator 'b1_bad_words:words': could not convert string to float"),
         ("missing", "has no attribute 'missing'"),
     ],
 )

@@ -23,6 +23,13 @@ SIZES = {"2-2-2": [2, 2, 2], "2-32-1": [2, 32, 1], "64-256-256-10": [64, 256, 25
 POPULATIONS = [1, 32, 128]
 TOO_SLOW = 0.050  # seconds for one pass: such a case is skipped rather than timed
 
+pytestmark = [  # every benchmark below runs for every size and population
+    pytest.mark.usefixtures("one_blas_thread"),
+    pytest.mark.benchmark(max_time=0.5),
+    pytest.mark.parametrize("name", list(SIZES)),
+    pytest.mark.parametrize("population", POPULATIONS),
+]
+
 
 def problem(sizes: list[int], population: int):
     """A net (sigmoid + BCE for one output, softmax + softmax CE otherwise), its params, and a
@@ -60,10 +67,6 @@ def describe(benchmark, name: str, population: int) -> None:
     benchmark.extra_info.update({"sizes": name, "batch": BATCH, "replicas": population})
 
 
-@pytest.mark.usefixtures("one_blas_thread")
-@pytest.mark.benchmark(max_time=0.5)
-@pytest.mark.parametrize("population", POPULATIONS)
-@pytest.mark.parametrize("name", list(SIZES))
 def test_gradient_into_hot_path(benchmark, name, population):
     net, params, X, Y = problem(SIZES[name], population)
     flat = net.flatten(params)
@@ -78,10 +81,6 @@ def test_gradient_into_hot_path(benchmark, name, population):
     np.testing.assert_allclose(grads_flat, net.flatten(public), rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.usefixtures("one_blas_thread")
-@pytest.mark.benchmark(max_time=0.5)
-@pytest.mark.parametrize("population", POPULATIONS)
-@pytest.mark.parametrize("name", list(SIZES))
 def test_loss_and_grad(benchmark, name, population):
     net, params, X, Y = problem(SIZES[name], population)
     skip_if_too_slow(lambda: net.loss_and_grad(params, X, Y))

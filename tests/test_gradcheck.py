@@ -65,6 +65,15 @@ def test_backward_matches_finite_differences(hidden, output, loss, depth, popula
     assert gradcheck(net, params, X, Y) < 1e-7
 
 
+@pytest.mark.parametrize(("output", "loss"), [p for p in PAIRINGS if p[0] != "softmax"])
+@pytest.mark.parametrize("hidden", list(HIDDEN))
+def test_backward_matches_finite_differences_with_one_output(hidden, output, loss):
+    # one output: delta_l @ W_l^T is an outer product, which the backward computes apart
+    net = MLP([3, 4, 3, 1], hidden=hidden, output=output, loss=loss)
+    params, X, Y = random_problem(net, population=2, n=6, per_replica=False, seed=4)
+    assert gradcheck(net, params, X, Y) < 1e-7
+
+
 def test_the_relu_margin_sees_the_kink():
     net = MLP([1, 2, 1], hidden="relu")
     W1, b1, W2, b2 = net.init(seed=0)

@@ -176,6 +176,20 @@ def test_shared_X_equals_X_repeated_per_replica():
         np.testing.assert_allclose(g_shared, g_repeated, rtol=1e-13, atol=1e-16)
 
 
+@pytest.mark.parametrize("per_replica", [False, True], ids=["shared", "per_replica"])
+def test_loss_value_in_chunks_equals_the_loss_of_loss_and_grad(per_replica):
+    # K * width = 16 * 64 floats a row: a batch of 500 is evaluated in chunks of 64 rows
+    net = MLP([3, 64, 2], hidden="relu", output="softmax", loss="softmax_cross_entropy")
+    params = net.init(seed=0, population=16)
+    X, Y = random_data(np.random.default_rng(5), (16, 500, 3) if per_replica else (500, 3), 2)
+    losses, _ = net.loss_and_grad(params, X, Y)
+    np.testing.assert_allclose(net.loss_value(params, X, Y), losses, rtol=1e-12)
+    # and the mean over samples is the mean of the per-sample losses
+    first = net.loss_value(params, X[..., :250, :], Y[..., :250, :])
+    second = net.loss_value(params, X[..., 250:, :], Y[..., 250:, :])
+    np.testing.assert_allclose((first + second) / 2, losses, rtol=1e-12)
+
+
 # ----------------------------------------------------------------- initialisation
 
 

@@ -1,0 +1,70 @@
+"""report.html as a person sees it: rendered by a real, headless Chromium.
+
+A test copy of the page gets a small inline script that, once the page has loaded, records
+in attributes of <body> how many images there are and which failed to decode
+(naturalWidth == 0); ``--dump-dom`` prints the DOM after the script ran. Skips when Chromium
+is missing, except under CI=true, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+from conftest import require_executable
+from test_plots import tiny_run
+from test_report import written
+
+PROBE = """<script>
+window.addEventListener("load", function () {
+  var broken = [];
+  for (var i = 0; i < document.images.length; i++) {
+    var image = document.images[i];
+    if (!image.complete || image.naturalWidth === 0) broken.push(image.alt || String(i));
+  }
+  document.body.setAttribute("data-images", String(document.images.length));
+  document.body.setAttribute("data-broken-images", broken.join("|"));
+  var ranking = document.getElementById("ranking");
+  var rows = ranking ? String(ranking.tBodies[0].rows.length) : "none";
+  document.body.setAttribute("data-ranking-rows", rows);
+});
+</script>
+"""
+
+
+@pytest.fixture(scope="module")
+def dom(tmp_path_factory) -> str:
+    """The DOM of the report after Chromium loaded it and the probe ran."""
+    chromium = require_executable("chromium", "chromium-browser")
+    folder = tmp_path_factory.mktemp("browser")
+    page = folder / "report.html"
+    report = written(tmp_path_factory.getbasetemp() / "tiny")
+    page.write_text(report.read_text().replace("</body>", PROBE + "</body>"))
+    command = [
+        chromium, "--headless", "--no-sandbox", "--disable-gpu",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", f"--user-data-dir={folder / 'profile'}", "--virtual-time-budget=5000",
+        "--dump-dom", page.as_uri(),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def body_attribute(dom: str, name: str) -> str | None:
+    match = re.search(rf'<body[^>]*\s{name}="([^"]*)"', dom)
+    return match.group(1) if match else None
+
+
+def test_every_image_decodes_in_the_browser(dom, tmp_path_factory):
+    figures = tiny_run(tmp_path_factory.getbasetemp() / "tiny")[1]
+    assert body_attribute(dom, "data-images") == str(len(figures))
+    assert body_attribute(dom, "data-broken-images") == ""
+
+
+def test_the_ranking_table_is_in_the_rendered_page(dom, tmp_path_factory):
+    results = tiny_run(tmp_path_factory.getbasetemp() / "tiny")[0]
+    assert body_attribute(dom, "data-ranking-rows") == str(len(results.ranking))
+    for method in results.ranking["method"]:
+        assert f"<td>{method}</td>" in dom

@@ -52,9 +52,7 @@ def gradcheck(
                 p[entry] = saved + step * eps
                 losses[step] = net.loss_value(work, X, Y)
             p[entry] = saved
-            numeric[entry] = (
-                8 * (losses[1] - losses[-1]) - (losses[2] - losses[-2])
-            ) / (12 * eps)
+            numeric[entry] = (8 * (losses[1] - losses[-1]) - (losses[2] - losses[-2])) / (12 * eps)
         error = np.abs(g - numeric) / np.maximum(np.abs(g) + np.abs(numeric), tiny)
         worst = max(worst, float(error.max()))
     return worst

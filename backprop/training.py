@@ -12,9 +12,6 @@ so a trial trained inside a population has the same history as the same trial al
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -27,25 +24,6 @@ from backprop.network import MLP, resolve_seeds
 DIVERGENCE_FACTOR = 1e3  # a loss above this multiple of the starting loss has diverged
 SHUFFLE_STREAM = 1  # the shuffling RNG of replica k is default_rng([seed_k, SHUFFLE_STREAM])
 GATHER_LIMIT = 1 << 24  # shuffle the whole epoch at once while K * n * (d + m) stays below this
-
-
-@functools.cache
-def _keep_temporaries_on_the_heap() -> None:
-    """Raise glibc's mmap and trim thresholds (once per process).
-
-    A population's temporaries (K x batch x width floats) are often above glibc's default
-    128 KiB mmap threshold, so every NumPy temporary would be a fresh mmap whose pages fault
-    in on first touch and are unmapped on free: that costs more than the arithmetic (5x on
-    a 2-32-1 network with K = 32). With the thresholds raised, freed temporaries are reused
-    from the heap. Elsewhere than glibc this does nothing.
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        libc.mallopt(M_MMAP_THRESHOLD, 1 << 26)
-        libc.mallopt(M_TRIM_THRESHOLD, 1 << 28)
-    except (OSError, AttributeError):
-        pass
 
 
 @dataclass
@@ -166,10 +144,11 @@ def train(
     if target_loss is not None and not target_loss > 0:
         raise ValueError(f"target_loss must be > 0 or None, got {target_loss!r}")
     if schedule is not None and not hasattr(optimizer, "lr"):
-        raise ValueError(f"a schedule needs an optimizer with an lr attribute; {optimizer!r} has none")
+        raise ValueError(
+            f"a schedule needs an optimizer with an lr attribute; {optimizer!r} has none"
+        )
     n = X.shape[-2]
     batch = _batch_size(batch_size, n)
-    _keep_temporaries_on_the_heap()
     return _Loop(net, optimizer, flat, X, Y, X_val, Y_val, seeds, batch).run(
         epochs, schedule, target_loss
     )

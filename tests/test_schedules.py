@@ -17,7 +17,10 @@ from backprop.schedules import Constant, Cosine, Exponential, InverseTime, StepD
         (Exponential(gamma=0.9), [1, 0.9, 0.81, 0.729]),
         (InverseTime(decay_rate=0.5), [1, 1 / 1.5, 0.5, 1 / 2.5]),
         (InverseTime(decay_rate=1.0, decay_steps=4), [1, 0.8, 1 / 1.5]),
-        (Cosine(epochs=4), [1, (1 + math.cos(math.pi / 4)) / 2, 0.5, (1 - math.cos(math.pi / 4)) / 2, 0]),
+        (
+            Cosine(epochs=4),
+            [1, (1 + math.cos(math.pi / 4)) / 2, 0.5, (1 - math.cos(math.pi / 4)) / 2, 0],
+        ),
         (Cosine(epochs=2, min_factor=0.2), [1, 0.6, 0.2, 0.2]),
         (Cosine(epochs=5, warmup=2), [1 / 3, 2 / 3, 1, 0.75, 0.25, 0]),
     ],

@@ -140,7 +140,7 @@ def test_target_loss_stops_once_every_replica_reached_it_or_diverged():
     assert history.epochs < 200
     assert history.train_loss.shape == (history.epochs + 1, 3)
     last = history.train_loss[-1]
-    assert np.all((last[:2] <= 0.3))
+    assert np.all(last[:2] <= 0.3)
     assert history.train_loss[-2, :2].max() > 0.3  # it stopped at the first epoch it could
     assert history.diverged_epoch[2] > 0
 

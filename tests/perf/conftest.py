@@ -14,7 +14,9 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 # tests/conftest.py's helpers, under the name tests/perf modules import them by
-_spec = importlib.util.spec_from_file_location("tests_conftest", Path(__file__).parents[1] / "conftest.py")
+_spec = importlib.util.spec_from_file_location(
+    "tests_conftest", Path(__file__).parents[1] / "conftest.py"
+)
 _shared = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_shared)
 require_module, require_executable = _shared.require_module, _shared.require_executable

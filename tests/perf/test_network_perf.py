@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from backprop import MLP
-from backprop.training import _keep_temporaries_on_the_heap
+from backprop.network import keep_temporaries_on_the_heap
 
 BATCH = 32
 SIZES = {"2-2-2": [2, 2, 2], "2-32-1": [2, 32, 1], "64-256-256-10": [64, 256, 256, 10]}
@@ -47,7 +47,7 @@ def problem(sizes: list[int], population: int):
 
 @pytest.fixture(scope="module", autouse=True)
 def heap_as_in_training():
-    _keep_temporaries_on_the_heap()
+    keep_temporaries_on_the_heap()
 
 
 def skip_if_too_slow(call) -> None:

@@ -124,6 +124,7 @@ def _panels(n: int, ncols: int = 3, size: tuple[float, float] = (4.2, 3.2)):
         squeeze=False,
         layout="constrained",
     )
+    fig.get_layout_engine().set(hspace=0.06, wspace=0.03)  # keep a title by its own panel
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.remove()
@@ -497,19 +498,18 @@ def _speed_bar(ax, position: int, row, seeds: pd.Series, zone: tuple, style: dic
         )  # fmt: skip
     else:
         label = {
-            "not reached": "",
+            "not reached": "no seed\nreached it",
             "partly reached": f"{row['reached']}/{row['seeds']} seeds\nreached it",
             "no target": "no target\nset",
             "no valid lr": "every lr\ndiverged",
         }[row["status"]]
         ax.barh(position, zone, height=0.6, facecolor="none", edgecolor=color, hatch="///",
                 linewidth=0.8)  # fmt: skip
-        if label:
-            ax.text((epochs + zone) / 2, position, label, ha="center", va="center",
-                    fontsize="x-small", linespacing=1.0,
-                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})  # fmt: skip
+        ax.text((epochs + zone) / 2, position, label, ha="center", va="center",
+                fontsize="x-small", linespacing=1.0,
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})  # fmt: skip
     ax.scatter(seeds, np.full(len(seeds), position), s=22, color=color, marker=style["marker"],
-               zorder=3, edgecolors="black", linewidths=0.4)  # fmt: skip
+               zorder=4, edgecolors="black", linewidths=0.4)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ 6: profile, ranks

@@ -120,11 +120,15 @@ def number(value, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
-def with_ci(mean, lo, hi) -> str:
-    """'mean [lo, hi]', the 95% interval in brackets; '–' when there is no mean."""
+def with_ci(mean, lo, hi, digits: int = 3) -> str:
+    """'mean [lo, hi]', the 95% interval in brackets; '–' when there is no mean.
+
+    The space inside the brackets is a no-break space, so a narrow table cell wraps the
+    interval onto its own line but never splits it.
+    """
     if mean is None or not np.isfinite(mean):
         return "–"
-    return f"{number(mean)} [{number(lo)}, {number(hi)}]"
+    return f"{number(mean, digits)} [{number(lo, digits)},\u00a0{number(hi, digits)}]"
 
 
 def anchor(prefix: str, name: str) -> str:
@@ -300,22 +304,30 @@ def dataset_section(results, name: str) -> Section:
               "diverged runs"]  # fmt: skip
     intro = Paragraph(
         f"Task: {task}; target training loss: {number(target)}. Values are means over seeds at "
-        "the tuned lr with 95% confidence intervals in brackets; 'diverged runs' counts every "
-        "lr x seed of the method's grid."
+        "the tuned lr with 95% confidence intervals in brackets. 'not reached (k/n)': only k "
+        "of the n seeds reached the target, so there is no mean time to it. 'diverged runs' "
+        "counts every lr x seed of the method's grid."
     )
     table = Table(header, rows, anchor("table", name), numeric=(0, 2, 3, 4, 5, 6, 7))
     return Section(anchor("dataset", name), f"Dataset: {name}", [intro, table])
 
 
 def to_target(row, axis: str, target) -> str:
-    """Epochs or seconds to the target as mean [CI], or why there is none."""
+    """Epochs or seconds to the target as mean [CI]; for epochs, why there is none.
+
+    'not reached (k/n)': k of the n seeds reached the target, so there is no mean. The
+    seconds column then shows '–', its reason being in the epochs column beside it.
+    """
     if target is None:
-        return "no target"
-    if row.n_seeds == 0:
-        return "every lr diverged"
-    if row.target_reached < row.n_seeds:
-        return f"not reached ({int(row.target_reached)} of {int(row.n_seeds)} seeds did)"
-    return with_ci(*(getattr(row, f"{axis}_to_target_{part}") for part in ("mean", "lo", "hi")))
+        reason = "no target"
+    elif row.n_seeds == 0:
+        reason = "every lr diverged"
+    elif row.target_reached < row.n_seeds:
+        reason = f"not\u00a0reached ({int(row.target_reached)}/{int(row.n_seeds)})"
+    else:
+        values = (getattr(row, f"{axis}_to_target_{part}") for part in ("mean", "lo", "hi"))
+        return with_ci(*values, digits=2 if axis == "seconds" else 3)
+    return reason if axis == "epochs" else "–"
 
 
 # ------------------------------------------------------------------------------ 4. figures
@@ -559,10 +571,11 @@ a { color: #0b5cad; }
 figure { margin: 1.2rem 0 2rem; }
 img { display: block; width: 100%; height: auto; }
 figcaption { font-size: .93rem; color: #3d3d3d; margin-top: .5rem; }
+p, li, figcaption { overflow-wrap: anywhere; }
 .table-wrap { overflow-x: auto; -webkit-overflow-scrolling: touch; margin: .8rem 0 1.2rem; }
 table { border-collapse: collapse; font-size: .92rem; font-variant-numeric: tabular-nums; }
-th, td { padding: .32rem .65rem; border-bottom: 1px solid #e4e4e4; text-align: left;
-  white-space: nowrap; vertical-align: top; }
+th, td { padding: .32rem .6rem; border-bottom: 1px solid #e4e4e4; text-align: left;
+  vertical-align: top; }
 th { background: #f3f3f3; font-weight: 600; }
 td.num, th.num { text-align: right; }
 @media (max-width: 40rem) {
@@ -579,7 +592,6 @@ td.num, th.num { text-align: right; }
   h2, h3 { break-after: avoid; }
   figure, tr, img { break-inside: avoid; }
   .table-wrap { overflow: visible; }
-  th, td { white-space: normal; }
 }
 """
 

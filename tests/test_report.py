@@ -135,11 +135,13 @@ def test_dataset_table_shows_ci_speed_and_divergences(results):
     gd = results.summary.set_index(["dataset", "method"]).loc[("moons", "gd")]
     assert rows["gd"]["tuned lr"] == "3"
     assert rows["gd"]["final test loss"] == (
-        f"{gd.final_test_loss_mean:.3g} [{gd.final_test_loss_lo:.3g}, {gd.final_test_loss_hi:.3g}]"
+        f"{gd.final_test_loss_mean:.3g} [{gd.final_test_loss_lo:.3g},\u00a0"
+        f"{gd.final_test_loss_hi:.3g}]"
     )
     assert rows["gd"]["diverged runs"] == "2 of 6"  # lr 300, both seeds
-    assert rows["gd"]["epochs to target"] == "not reached (1 of 2 seeds did)"
-    assert rows["adam"]["epochs to target"] == "not reached (0 of 2 seeds did)"
+    assert rows["gd"]["epochs to target"] == "not\u00a0reached (1/2)"
+    assert rows["adam"]["epochs to target"] == "not\u00a0reached (0/2)"
+    assert rows["adam"]["seconds to target"] == "–"
     assert "test accuracy" in table.header
     assert "test R²" in report.dataset_section(results, "regression").blocks[1].header
 
@@ -167,7 +169,7 @@ def test_ties_are_methods_whose_interval_overlaps_the_best_one():
 
 
 def test_numbers_and_intervals_are_formatted_to_three_digits():
-    assert report.with_ci(0.123456, 0.1, 0.15) == "0.123 [0.1, 0.15]"
+    assert report.with_ci(0.123456, 0.1, 0.15) == "0.123 [0.1,\u00a00.15]"  # no-break space
     assert report.with_ci(np.nan, np.nan, np.nan) == "–"
     assert report.number(None) == "–"
     assert report.wins_phrase(0) == "no clear win on any dataset"

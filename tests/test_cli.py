@@ -33,23 +33,47 @@ def finished(tmp_path_factory):
     return out, done
 
 
-def test_run_writes_store_and_tables_and_says_where(finished):
+@pytest.fixture
+def reports(monkeypatch):
+    """bench.report.write_report replaced by a recorder: drawing is tested with the report."""
+    import bench.report
+
+    calls = []
+
+    def record(results):
+        calls.append(results)
+        return results.out / "report.html"
+
+    monkeypatch.setattr(bench.report, "write_report", record)
+    return calls
+
+
+def test_run_writes_store_tables_and_report_and_says_where(finished):
     out, done = finished
     assert done.returncode == 0, done.stderr
     assert f"store:  {out / 'runs.sqlite'}" in done.stdout
     assert f"tables: {out / 'tables'}" in done.stdout
+    assert f"report: {out / 'report.html'}" in done.stdout
+    assert (out / "report.html").is_file()
     assert "adam on blobs: 4 trials" in done.stderr  # a line per population off a terminal
     trials = pd.read_csv(out / "tables" / "trials.csv")
     assert len(trials) == 16 and trials["diverged"].sum() == 4
 
 
-def test_report_rebuilds_the_same_tables_without_training(finished, capsys):
+def test_report_rebuilds_the_same_tables_without_training(finished, capsys, reports):
     out, _ = finished
     before = (out / "tables" / "summary.csv").read_text()
     (out / "tables" / "summary.csv").unlink()
     assert main(["report", str(out)]) == 0
     assert (out / "tables" / "summary.csv").read_text() == before
-    assert "report:" in capsys.readouterr().out
+    assert [r.out for r in reports] == [out] and len(reports[0].trials) == 16
+    assert f"report: {out / 'report.html'}" in capsys.readouterr().out
+
+
+def test_without_bench_report_the_report_is_skipped_with_a_note(finished, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "bench.report", None)
+    assert main(["report", str(finished[0])]) == 0
+    assert "report: skipped (bench.report is not available)" in capsys.readouterr().out
 
 
 def test_compare_of_a_run_with_itself_flags_nothing(finished, capsys):
@@ -60,7 +84,7 @@ def test_compare_of_a_run_with_itself_flags_nothing(finished, capsys):
     assert "0 of 4 method x dataset pairs changed" in printed
 
 
-def test_run_defaults_out_to_results_suite_name(tmp_path, monkeypatch, capsys):
+def test_run_defaults_out_to_results_suite_name(tmp_path, monkeypatch, capsys, reports):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--suite", str(write_suite(tmp_path)), "--jobs", "1"]) == 0
     assert (tmp_path / "results" / "tiny" / "runs.sqlite").is_file()

@@ -174,7 +174,8 @@ def _tuned_trials(results) -> pd.DataFrame:
     return trials[trials["tuned"].astype(bool)]
 
 
-def _task(results, dataset: str) -> str:
+def task_of(results, dataset: str) -> str:
+    """The task of a dataset (binary, multiclass, regression): from the trials, else rebuilt."""
     rows = results.trials.loc[results.trials["dataset"] == dataset]
     if "task" in rows and rows["task"].notna().any():
         return str(rows["task"].dropna().iloc[0])
@@ -390,7 +391,7 @@ def plot_final_test(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
         ax.set_xticks(range(len(methods)), [text(m) for m in methods], rotation=45, ha="right")
         ax.set_xlim(-0.6, len(methods) - 0.4)
         ax.grid(True, axis="y", alpha=0.3)
-        metric = METRIC_LABELS.get(_task(results, dataset), "test metric")
+        metric = METRIC_LABELS.get(task_of(results, dataset), "test metric")
         ax.set_title(f"{text(dataset)}: {'test loss' if column == 'final_test_loss' else metric}")
         ax.set_ylabel(
             "final test loss (mean per sample)" if column == "final_test_loss" else metric
@@ -551,7 +552,7 @@ def plot_performance_profile(results, out_dir: Path) -> tuple[Path, dict[str, pd
         steps = profile[profile["method"] == method]
         style = method_style(method, methods)
         # a small vertical offset keeps methods with the same profile visible
-        lift = (offset - (len(methods) - 1) / 2) * 0.004
+        lift = (offset - (len(methods) - 1) / 2) * 0.003
         ax.step(steps["tau"], steps["fraction"] + lift, where="post", linewidth=1.6,
                 markevery=[0], markersize=5, label=text(method), **style)  # fmt: skip
     ax.set_xscale("log")

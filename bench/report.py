@@ -141,11 +141,6 @@ def metric_name(task: str) -> str:
     return "R²" if task == "regression" else "accuracy"
 
 
-def _task(results, dataset: str) -> str:
-    rows = results.trials.loc[results.trials["dataset"] == dataset, "task"]
-    return str(rows.iloc[0]) if len(rows) else results.dataset(dataset).task
-
-
 # ------------------------------------------------------------------------------ 1. headline
 
 
@@ -284,7 +279,7 @@ def dataset_section(results, name: str) -> Section:
     summary = results.summary[results.summary["dataset"] == name].sort_values("rank")
     runs = results.trials[results.trials["dataset"] == name].groupby("method").size()
     target = results.suite.get("datasets", {}).get(name, {}).get("target_loss")
-    task = _task(results, name)
+    task = plots.task_of(results, name)
     rows = [
         [
             str(int(r.rank)),

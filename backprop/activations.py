@@ -1,12 +1,12 @@
 """Activation functions and their derivatives, side by side.
 
-Each activation is a pair: ``forward(z, out) -> a`` and ``derivative(z, a) -> da/dz``,
-elementwise; ``forward`` writes into ``out`` (an array shaped like z, or None for a new one).
-The derivative receives both the pre-activation z and the activation a, because for some
-functions (sigmoid, tanh) it is cheapest in terms of a:
+Each activation is a pair: ``forward(z, out) -> a`` and ``derivative(a) -> da/dz``,
+elementwise; ``forward`` writes into ``out`` (an array shaped like z, or z itself for in
+place, or None for a new one). Each derivative is written in terms of a alone (for the relu
+family the sign of a is the sign of z), so the network can overwrite z with a:
 
-    relu:        a = max(z, 0)                 da/dz = 1[z > 0]
-    leaky_relu:  a = z if z > 0 else 0.01 z    da/dz = 1 if z > 0 else 0.01
+    relu:        a = max(z, 0)                 da/dz = 1[a > 0]
+    leaky_relu:  a = z if z > 0 else 0.01 z    da/dz = 1 if a > 0 else 0.01
     sigmoid:     a = 1 / (1 + exp(-z))         da/dz = a (1 - a)
     tanh:        a = tanh(z)                   da/dz = 1 - a^2
     identity:    a = z                         da/dz = 1
@@ -29,7 +29,7 @@ class Activation(NamedTuple):
 
     name: str
     forward: Callable[[np.ndarray, np.ndarray | None], np.ndarray]
-    derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    derivative: Callable[[np.ndarray], np.ndarray]
 
 
 def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -37,9 +37,9 @@ def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.maximum(z, 0, out=out)
 
 
-def relu_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """da/dz = 1 where z > 0, else 0 (0 at the kink, as in PyTorch), as a boolean mask."""
-    return z > 0
+def relu_derivative(a: np.ndarray) -> np.ndarray:
+    """da/dz = 1 where a > 0 (z > 0), else 0 (0 at the kink, as in PyTorch), as a mask."""
+    return a > 0
 
 
 def leaky_relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -47,9 +47,9 @@ def leaky_relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.maximum(z, LEAKY_SLOPE * z, out=out)
 
 
-def leaky_relu_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """da/dz = 1 for z > 0, else 0.01."""
-    return np.where(z > 0, 1.0, LEAKY_SLOPE).astype(z.dtype)
+def leaky_relu_derivative(a: np.ndarray) -> np.ndarray:
+    """da/dz = 1 for a > 0 (z > 0), else 0.01."""
+    return np.where(a > 0, 1.0, LEAKY_SLOPE).astype(a.dtype)
 
 
 def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -60,7 +60,7 @@ def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return a
 
 
-def sigmoid_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
+def sigmoid_derivative(a: np.ndarray) -> np.ndarray:
     """da/dz = a (1 - a)."""
     return a * (1 - a)
 
@@ -70,22 +70,22 @@ def tanh(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.tanh(z, out=out)
 
 
-def tanh_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
+def tanh_derivative(a: np.ndarray) -> np.ndarray:
     """da/dz = 1 - a^2."""
     return 1 - a * a
 
 
 def identity(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a = z."""
-    if out is None:
+    if out is None or out is z:
         return z
     np.copyto(out, z)
     return out
 
 
-def identity_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
+def identity_derivative(a: np.ndarray) -> np.ndarray:
     """da/dz = 1."""
-    return np.ones_like(z)
+    return np.ones_like(a)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

@@ -21,9 +21,9 @@ per replica, (K, n, d).
 All parameters of a population live in one C-contiguous (K, P) buffer, and the list that
 ``init`` returns holds views into it ([W1, b1, W2, b2, ...]); gradients are laid out the
 same way. ``training.train`` uses this to step an elementwise optimizer over one array.
-Inside, each layer is computed with the classic "bias neuron": an input fixed at 1 whose
-weights are b_l, so that V_l = [W_l; b_l] is one view of the buffer (``augmented``), and a
-layer's forward and its weight gradient are one matrix product each.
+Inside, V_l = [W_l; b_l] is one view of the buffer (``augmented``): the weights of the
+classic "bias neuron", an input fixed at 1. The inputs get that column of ones once per run,
+so the first layer's forward and gradient are one matrix product each.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from backprop.activations import HIDDEN, OUTPUT
 from backprop.losses import LOSSES, VALID_PAIRINGS
 
 RELU_FAMILY = ("relu", "leaky_relu")
-EVAL_CHUNK = 1 << 16  # evaluate the loss in row chunks of about this many floats per layer
+EVAL_CHUNK = 1 << 17  # evaluate the loss in row chunks of about this many floats per layer
 
 
 @functools.cache
@@ -126,6 +126,7 @@ class MLP:
         self._loss = LOSSES[loss]
         self.shapes = [(self.sizes[i], self.sizes[i + 1]) for i in range(len(self.sizes) - 1)]
         self.n_params = sum(fan_in * fan_out + fan_out for fan_in, fan_out in self.shapes)
+        self._ones: dict = {}
 
     def __repr__(self) -> str:
         return (
@@ -212,24 +213,23 @@ class MLP:
 
     def _forward(
         self, weights: Sequence[np.ndarray], X1: np.ndarray
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """z_l = [a_{l-1}, 1] @ V_l, a_l = f(z_l).
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """z_1 = [x, 1] @ V_1, then a_l = f(z_l) and z_{l+1} = a_l @ W_{l+1} + b_{l+1}.
 
-        X1 is [X, 1]. Returns [z_1..z_L] and [[a_0, 1], .., [a_{L-1}, 1], a_L]: every hidden
-        activation is written into a buffer whose last column holds the bias neuron's 1.
+        X1 is [X, 1], made once per run, so the first layer is one product with V_1. A hidden
+        layer's f is applied in place (its derivative needs only a_l), and its bias is added
+        to the next, usually narrower, z instead of appending a column of ones to a_l.
+        Returns z_L and [[x, 1], a_1, .., a_{L-1}, yhat].
         """
-        zs, acts = [], [X1]
-        for V in weights[:-1]:
-            z = acts[-1] @ V
-            a1 = np.empty(z.shape[:-1] + (z.shape[-1] + 1,), dtype=z.dtype)
-            a1[..., -1] = 1
-            self._f.forward(z, a1[..., :-1])
-            zs.append(z)
-            acts.append(a1)
-        z = acts[-1] @ weights[-1]
-        zs.append(z)
+        acts = [X1]
+        z = X1 @ weights[0]
+        for V in weights[1:]:
+            a = self._f.forward(z, z)
+            acts.append(a)
+            z = a @ V[:, :-1]  # W_l
+            z += V[:, -1:]  # b_l
         acts.append(self._out(z))
-        return zs, acts
+        return z, acts
 
     # ----------------------------------------------------------------- backward
 
@@ -253,40 +253,50 @@ class MLP:
     def _backward(
         self,
         weights: Sequence[np.ndarray],
-        zs: list[np.ndarray],
+        z_out: np.ndarray,
         acts: list[np.ndarray],
         Y: np.ndarray,
         grads: list[np.ndarray],
     ) -> None:
         """Fill grads [dE/dV_1, ...] in place by the chain rule, layer L down to 1."""
-        delta = self._output_delta(zs[-1], acts[-1], Y)
-        for l in range(self.n_layers - 1, -1, -1):
-            # dE/dW_l = a_{l-1}^T delta_l and dE/db_l = sum_n delta_l, both in one product
-            np.matmul(acts[l].swapaxes(-1, -2), delta, out=grads[l])
-            if l > 0:  # delta_{l-1} = (delta_l @ W_l^T) * f'(z_{l-1}); W_l is V_l less its last row
-                W_T = weights[l][:, :-1, :].swapaxes(-1, -2)
-                delta = delta * W_T if delta.shape[-1] == 1 else delta @ W_T
-                delta *= self._f.derivative(zs[l - 1], acts[l][..., :-1])
+        delta = self._output_delta(z_out, acts[-1], Y)
+        ones = self._ones_row(delta.shape[-2], delta.dtype)
+        for l in range(self.n_layers - 1, 0, -1):
+            a, G = acts[l], grads[l]
+            np.matmul(a.swapaxes(-1, -2), delta, out=G[:, :-1])  # dE/dW_l = a_{l-1}^T delta_l
+            np.matmul(ones, delta, out=G[:, -1:])  # dE/db_l = sum over samples of delta_l
+            W_T = weights[l][:, :-1].swapaxes(-1, -2)  # delta_{l-1} = (delta_l @ W_l^T) f'
+            delta = delta * W_T if delta.shape[-1] == 1 else delta @ W_T
+            delta *= self._f.derivative(a)
+        np.matmul(acts[0].swapaxes(-1, -2), delta, out=grads[0])  # [x, 1]^T delta_1
+
+    def _ones_row(self, n: int, dtype: np.dtype) -> np.ndarray:
+        """A (1, n) row of ones: ones @ delta sums delta over the n samples, through BLAS."""
+        key = (n, np.dtype(dtype))
+        row = self._ones.get(key)
+        if row is None:
+            row = self._ones[key] = np.ones((1, n), dtype=dtype)
+        return row
 
     def _gradient_into(
         self, weights: Sequence[np.ndarray], X1: np.ndarray, Y: np.ndarray, grads: list[np.ndarray]
     ) -> None:
         """The training hot path on the augmented views: forward, then backward into grads."""
-        zs, acts = self._forward(weights, X1)
-        self._backward(weights, zs, acts, Y, grads)
+        z_out, acts = self._forward(weights, X1)
+        self._backward(weights, z_out, acts, Y, grads)
 
     def _loss_value(self, weights: Sequence[np.ndarray], X1: np.ndarray, Y: np.ndarray):
         """The loss of each replica, (K,), evaluated in chunks of rows that stay in cache."""
         n = X1.shape[-2]
         rows = max(1, EVAL_CHUNK // (weights[0].shape[0] * max(self.sizes)))
         if n <= rows:
-            zs, acts = self._forward(weights, X1)
-            return self._loss(zs[-1], acts[-1], Y)
+            z_out, acts = self._forward(weights, X1)
+            return self._loss(z_out, acts[-1], Y)
         total = 0.0
         for start in range(0, n, rows):
             X_c, Y_c = X1[..., start : start + rows, :], Y[..., start : start + rows, :]
-            zs, acts = self._forward(weights, X_c)
-            total = total + self._loss(zs[-1], acts[-1], Y_c) * X_c.shape[-2]
+            z_out, acts = self._forward(weights, X_c)
+            total = total + self._loss(z_out, acts[-1], Y_c) * X_c.shape[-2]
         return total / n
 
     # ----------------------------------------------------------------- public API
@@ -302,10 +312,10 @@ class MLP:
         flat = self.flatten(params)
         X, Y = self.check_data(params, X, Y)
         weights = self.augmented(flat)
-        zs, acts = self._forward(weights, self.with_bias_column(X))
-        loss = self._loss(zs[-1], acts[-1], Y)
+        z_out, acts = self._forward(weights, self.with_bias_column(X))
+        loss = self._loss(z_out, acts[-1], Y)
         grads_flat = np.empty_like(flat)
-        self._backward(weights, zs, acts, Y, self.augmented(grads_flat))
+        self._backward(weights, z_out, acts, Y, self.augmented(grads_flat))
         return loss, self.unflatten(grads_flat)
 
     def loss_value(self, params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray) -> np.ndarray:

@@ -228,7 +228,7 @@ class Walkthrough:
             f"  dh_j/dz1_j = {f_name}(z1_j), dz1_j/dW1_ij = x_i",
         ]
         for j in UNITS:
-            slope = float(f.derivative(np.float64(self.z1[j - 1]), np.float64(self.h[j - 1])))
+            slope = float(f.derivative(np.float64(self.h[j - 1])))
             weights = [self.p[f"W2_{j}{k}"] for k in UNITS]
             dE_dh = sum(self.delta2[k] * weights[k - 1] for k in UNITS)
             paths = " + ".join(f"dE/dz2_{k} * W2_{j}{k}" for k in UNITS)

@@ -90,7 +90,7 @@ def test_the_relu_margin_sees_the_kink():
 
 def test_a_wrong_activation_derivative_is_caught(monkeypatch):
     # tanh' = 1 - a^2; the slip 1 - a is wrong everywhere except at a = 0 and a = 1
-    monkeypatch.setitem(HIDDEN, "tanh", Activation("tanh", tanh, lambda z, a: 1 - a))
+    monkeypatch.setitem(HIDDEN, "tanh", Activation("tanh", tanh, lambda a: 1 - a))
     net = MLP([3, 4, 2], hidden="tanh", output="sigmoid", loss="half_squared_error")
     params, X, Y = random_problem(net, population=2, n=6, per_replica=False, seed=0)
     assert gradcheck(net, params, X, Y) > 0.05

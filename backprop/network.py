@@ -127,6 +127,7 @@ class MLP:
         self.shapes = [(self.sizes[i], self.sizes[i + 1]) for i in range(len(self.sizes) - 1)]
         self.n_params = sum(fan_in * fan_out + fan_out for fan_in, fan_out in self.shapes)
         self._ones: dict = {}
+        self._delta_is_residual = loss != "half_squared_error" or output == "identity"
 
     def __repr__(self) -> str:
         return (
@@ -244,7 +245,7 @@ class MLP:
         """
         g = yhat - Y
         g *= 1.0 / z.shape[-2]
-        if self.loss != "half_squared_error" or self.output == "identity":
+        if self._delta_is_residual:
             return g
         if self.output == "sigmoid":
             return g * (yhat * (1 - yhat))
@@ -272,7 +273,7 @@ class MLP:
 
     def _ones_row(self, n: int, dtype: np.dtype) -> np.ndarray:
         """A (1, n) row of ones: ones @ delta sums delta over the n samples, through BLAS."""
-        key = (n, np.dtype(dtype))
+        key = (n, dtype)
         row = self._ones.get(key)
         if row is None:
             row = self._ones[key] = np.ones((1, n), dtype=dtype)

@@ -290,4 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # piped into `head`: stop quietly
+        sys.stderr.close()
+        sys.exit(0)

@@ -17,14 +17,21 @@ Tables:
                  blobs of E + 1 values (NaN from diverged_epoch on)
 
 SQLite holds no NaN: a NaN loss is stored as NULL and reads back as NaN. The store runs in
-WAL mode, so a killed process loses only the populations it had not committed.
+WAL mode, so a killed process loses only the populations it had not committed. A store is
+checked when it is opened (tables, schema version, SQLite's quick_check of every page); a
+damaged one is a StoreError and is left as it is. One run at a time writes into a folder:
+``hold_folder`` holds an exclusive lock on DIR/.lock, which the kernel releases when the
+process ends, however it ends.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +42,7 @@ import pandas as pd
 from bench.metrics import best_losses, final_losses
 
 STORE_NAME = "runs.sqlite"
+LOCK_NAME = ".lock"
 SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -115,11 +123,39 @@ def _real(value: float) -> float | None:
     return None if not np.isfinite(value) else float(value)
 
 
+@contextmanager
+def hold_folder(folder: str | Path) -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder``/.lock (created with the folder) while the body runs.
+
+    The lock is ``fcntl.flock`` on an open file, so the kernel drops it when the process ends,
+    even by SIGKILL; the file stays, holding the last holder's pid and start time. Raises
+    StoreError at once when another process holds it.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_NAME, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise StoreError(
+                f"another run is writing into {folder} ({holder}); wait for it to finish, or "
+                "run into another folder with --out"
+            ) from None
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()}, since {datetime.now(UTC).isoformat(timespec='seconds')}")
+        lock.flush()
+        yield folder
+
+
 class Store:
     """An open results store. ``Store(path, create=True)`` creates the file and folder."""
 
     def __init__(self, path: str | Path, create: bool = False) -> None:
         self.path = Path(path)
+        if self.path.is_file() and self.path.stat().st_size == 0:
+            raise StoreError(self.damaged("the file is empty"))
         if not self.path.is_file():
             if not create:
                 raise StoreError(
@@ -129,14 +165,25 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(self.path, timeout=30)
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot open the results store {self.path}: {err}") from err
+        try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self._check_or_create()
         except sqlite3.DatabaseError as err:
-            raise StoreError(
-                f"{self.path} is not a readable results store ({err}). It was left as it is: "
-                "move it away (or delete it) and rerun to start afresh, or run into another "
-                "folder with --out"
-            ) from err
+            self.db.close()
+            raise StoreError(self.damaged(str(err))) from err
+        except StoreError:
+            self.db.close()
+            raise
+
+    def damaged(self, reason: str) -> str:
+        """What to say of a store that cannot be read, and what to do about it."""
+        return (
+            f"{self.path} is not a readable results store ({reason}). It was left as it is: "
+            "move it away (or delete it) and rerun to start afresh, or run into another "
+            "folder with --out"
+        )
 
     def _check_or_create(self) -> None:
         found = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -152,7 +199,9 @@ class Store:
             raise sqlite3.DatabaseError(
                 f"schema version {schema}, this version reads {SCHEMA_VERSION}"
             )
-        self.db.execute("SELECT count(*) FROM trials").fetchone()
+        problems = [row[0] for row in self.db.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError(f"damaged: {'; '.join(problems[:3])}")
 
     def close(self) -> None:
         """Close the connection (committed work is already on disk)."""
@@ -180,7 +229,10 @@ class Store:
     def meta(self, key: str, default=None):
         """The JSON value stored under ``key``, or ``default``."""
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        try:
+            return default if row is None else json.loads(row[0])
+        except ValueError as err:
+            raise StoreError(self.damaged(f"its meta value {key!r} is not JSON: {err}")) from None
 
     # ----------------------------------------------------------------------- populations
 

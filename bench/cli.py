@@ -1,7 +1,9 @@
 """The command line, ``python -m bench`` or ``backprop-bench``: list, run, report, compare.
 
-Exit status: 0 on success; 2 for a bad suite file, a missing or unreadable results folder,
-or an unsupported --cluster (argparse's own usage errors are 2 as well).
+Exit status: 0 on success; 2, with a message that says what to do and nothing written, for a
+bad suite file or dataset, a missing or damaged results store, a results folder another run
+is writing into, or a --cluster that cannot be used (malformed, dask not installed, no
+scheduler answering, no workers); argparse's own usage errors are 2 as well.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ over a learning-rate grid and seeds, each method at its tuned learning rate.
 RUN_EPILOG = """\
 DIR receives runs.sqlite (every trial's record, curve and final parameters), tables/*.csv
 and, when available, figures and report. Populations already in DIR/runs.sqlite are
-skipped, so an interrupted run resumes where it stopped; --force retrains them.
+skipped, so an interrupted run resumes where it stopped; --force retrains them. One run at
+a time writes into DIR (it holds DIR/.lock).
+
+--cluster local starts a Dask LocalCluster of --jobs worker processes on this machine;
+--cluster tcp://HOST:8786 sends the populations to the workers of a running `dask scheduler`
+(they need backprop-bench installed: pip install 'backprop-bench[distributed]'). Either
+way, each population is stored as soon as it is done.
 """
 
 
@@ -67,12 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--jobs", type=positive_int, metavar="N",
         help="worker processes, one BLAS thread each (default: the number of cores); "
-        "1 trains in this process",
+        "1 trains in this process; with --cluster local, the number of Dask workers",
     )  # fmt: skip
     run.add_argument("--force", action="store_true", help="retrain populations already stored")
     run.add_argument(
         "--cluster", metavar="ADDRESS",
-        help="train on a Dask cluster: 'local' or a scheduler 'tcp://HOST:PORT'",
+        help="train on a Dask cluster: 'local' (started on this machine) or the address of a "
+        "running scheduler, 'tcp://HOST:PORT'",
     )  # fmt: skip
     run.set_defaults(command=cmd_run)
 

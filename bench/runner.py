@@ -1,10 +1,13 @@
-"""Run a suite's populations locally (joblib, loky processes) and commit each to the store.
+"""Run a suite's populations locally (joblib, loky processes) or on a Dask cluster, and commit
+each to the store.
 
 A population is one method x dataset with all its lr x seed trials, trained together on the
 population axis by one ``train`` call. Populations already in the store are skipped, so a
 killed run resumes where it stopped; ``force`` retrains them. Every finished population is
-committed in one transaction as soon as it arrives. Each worker uses one BLAS thread, and
-the in-process path (jobs = 1) does the same, so results do not depend on ``jobs``.
+committed in one transaction as soon as it arrives, so the runner holds one result at a time
+however large the grid. Each worker uses one BLAS thread, and the in-process path (jobs = 1)
+does the same, so results do not depend on ``jobs`` or on where they were trained. One run at
+a time writes into a results folder: it holds DIR/.lock for its duration.
 
 Time axis: a population's cumulative training seconds divided by its size K, so that each
 trial is charged its share of the batched computation.
@@ -20,9 +23,11 @@ import platform
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -31,11 +36,16 @@ from threadpoolctl import threadpool_limits
 from backprop import MLP, train
 from bench import metrics
 from bench.datasets import Dataset, load_dataset
-from bench.store import STORE_NAME, PopulationResult, Store
+from bench.store import STORE_NAME, PopulationResult, Store, hold_folder
 from bench.suite import DatasetSpec, Population, Suite, jsonable, load_suite
 from bench.tables import Results, load
 
+if TYPE_CHECKING:
+    import distributed
+
 TIME_AXIS = "the population's cumulative training seconds divided by its size K"
+CONNECT_TIMEOUT = 10.0  # seconds for a Dask scheduler to answer, and for its first worker
+INSTALL_DASK = "pip install 'backprop-bench[distributed]'"
 _datasets: dict[str, Dataset] = {}  # per process: each dataset is built once per worker
 
 
@@ -144,16 +154,77 @@ def check_cluster(cluster: str) -> str:
     return cluster
 
 
-def run_on_dask(populations: Sequence[Population], cluster: str) -> Iterator[PopulationResult]:
-    """Train populations on a Dask cluster, yielding each result as it finishes.
+@contextmanager
+def dask_client(cluster: str, jobs: int) -> Iterator[distributed.Client]:
+    """A ``distributed.Client`` of ``cluster``, closed (with its LocalCluster) on exit.
 
-    Not yet supported: raises ClusterError when called, before anything is written.
+    "local" starts a LocalCluster of ``jobs`` worker processes, one thread each, bound to
+    127.0.0.1 and without a dashboard; "tcp://HOST:PORT" connects to a running scheduler.
+    Raises ClusterError, before anything is written, when dask is not installed, when the
+    scheduler does not answer within CONNECT_TIMEOUT seconds, or when no worker joins it.
     """
     check_cluster(cluster)
-    raise ClusterError(
-        f"--cluster {cluster}: running on a Dask cluster is not yet supported; "
-        "run locally with --jobs N instead"
-    )
+    try:
+        import distributed
+    except ImportError as err:
+        raise ClusterError(
+            f"--cluster {cluster} needs dask.distributed, which is not installed ({err}); "
+            f"install it with {INSTALL_DASK}, or run without --cluster"
+        ) from None
+    with ExitStack() as stack:
+        address = cluster
+        if cluster == "local":
+            local = distributed.LocalCluster(
+                n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None,
+            )  # fmt: skip
+            address = stack.enter_context(local).scheduler_address
+        try:
+            client = distributed.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except (OSError, TimeoutError) as err:
+            raise ClusterError(
+                f"no Dask scheduler answered at {cluster} within {CONNECT_TIMEOUT:g} s ({err}). "
+                f"Is a scheduler running there? Start one with `dask scheduler` and workers with "
+                f"`dask worker {cluster} --nthreads 1`, or use --cluster local"
+            ) from None
+        stack.enter_context(client)
+        try:
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+        except TimeoutError:
+            raise ClusterError(
+                f"the Dask scheduler at {cluster} has no workers (none joined within "
+                f"{CONNECT_TIMEOUT:g} s); start some with `dask worker {address} --nthreads 1 "
+                "--nworkers N`"
+            ) from None
+        yield client
+
+
+def run_on_dask(
+    populations: Sequence[Population], client: distributed.Client
+) -> Iterator[PopulationResult]:
+    """Each population's result as soon as a worker of ``client``'s cluster has trained it.
+
+    Every population is submitted at once, slowest first, under its own key; a worker that
+    dies takes its populations with it and the scheduler runs them again on another. A
+    result is released on the cluster as soon as it has been received. A population that
+    every worker it was given to died on (the scheduler's allowed-failures) is a ClusterError.
+    """
+    from distributed import KilledWorker, as_completed
+
+    keys = {f"population-{p.key()}": p for p in longest_first(populations)}
+    submitted = (client.submit(train_population, p, key=k, pure=False) for k, p in keys.items())
+    for future in as_completed(submitted, loop=client.loop):
+        try:
+            result = future.result()
+        except KilledWorker as err:
+            population = keys[future.key]
+            raise ClusterError(
+                f"{population.method.name} on {population.dataset.name}: every Dask worker "
+                f"that trained it died ({err}). Out of memory? The populations finished so far "
+                "are stored; rerun to resume"
+            ) from None
+        future.release()
+        yield result
 
 
 # ------------------------------------------------------------------------------ progress
@@ -218,10 +289,15 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def provenance(started_at: str, jobs: int) -> dict:
-    """Versions, CPU, git commit and start time of a run (finished_at is added at the end)."""
+def provenance(started_at: str, jobs: int, cluster: str | None = None) -> dict:
+    """Versions, CPU, git commit, workers and start time of a run (finished_at comes at the end).
+
+    jobs: the number of worker processes (on a Dask cluster: the workers it had at the start);
+    cluster: the --cluster address, or None for a run on this machine.
+    """
     versions = {"python": platform.python_version()}
-    for package in ("backprop-bench", "numpy", "scikit-learn", "pandas", "joblib"):
+    packages = ("backprop-bench", "numpy", "scikit-learn", "pandas", "joblib", "distributed")
+    for package in packages:
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -236,6 +312,7 @@ def provenance(started_at: str, jobs: int) -> dict:
         "git_commit": commit,
         "git_dirty": None if status is None else bool(status),
         "jobs": jobs,
+        "cluster": cluster,
         "time_axis": TIME_AXIS,
         "started_at": started_at,
         "finished_at": None,
@@ -290,37 +367,47 @@ def run(
     """Run a suite into ``out`` (default results/<suite name>) and return its Results.
 
     suite: a built-in name ("quick", "default", "full"), a .toml path, or a Suite.
-    jobs: worker processes (default: every core); 1 trains in this process.
+    jobs: worker processes (default: every core); 1 trains in this process. With
+        cluster="local", the number of Dask workers.
     force: retrain populations already in the store instead of skipping them.
     progress: a bar (terminal) or a line per population on stderr.
     cluster: a Dask scheduler ("local" or "tcp://HOST:PORT") instead of local workers.
 
-    Writes DIR/runs.sqlite (one transaction per population) and DIR/tables/*.csv. A bad
-    suite raises SuiteError before anything is written.
+    Writes DIR/runs.sqlite (one transaction per population) and DIR/tables/*.csv, holding
+    DIR/.lock meanwhile. A bad suite (SuiteError), jobs (ValueError) or cluster
+    (ClusterError: malformed, dask missing, no scheduler or worker) is refused before
+    anything is written; a folder another run is writing into, or a damaged store, is a
+    StoreError.
     """
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
     out = Path(out) if out is not None else Path("results") / suite.name
     jobs = check_jobs(jobs)
     populations = suite.populations()
-    stored = set()
-    if (out / STORE_NAME).is_file() and not force:
-        with Store(out / STORE_NAME) as store:
-            stored = store.finished_keys()
-    todo = [p for p in populations if p.key() not in stored]
-    results = run_on_dask(todo, cluster) if cluster is not None else run_locally(todo, jobs)
-    record = provenance(now(), jobs if cluster is None else None)
-    report = Progress(sum(len(p.trials) for p in todo), progress)
-    if len(todo) < len(populations):
-        report.note(f"{len(populations) - len(todo)} of {len(populations)} populations "
-                    f"already stored in {out / STORE_NAME}; training {len(todo)}")  # fmt: skip
-    with Store(out / STORE_NAME, create=True) as store:
-        store.set_meta(suite=suite_record(suite, populations), provenance=record)
-        for result in results:
-            store.save(result)
-            report.update(result)
-        report.close()
-        record.update(finished_at=now(), trained=len(todo), reused=len(populations) - len(todo))
-        store.set_meta(provenance=record)
-    finished = load(out)
-    finished.write_tables()
+    with ExitStack() as stack:
+        client = None if cluster is None else stack.enter_context(dask_client(cluster, jobs))
+        stack.enter_context(hold_folder(out))
+        stored = set()
+        if (out / STORE_NAME).is_file() and not force:
+            with Store(out / STORE_NAME) as store:
+                stored = store.finished_keys()
+        todo = [p for p in populations if p.key() not in stored]
+        if client is None:
+            results, record = run_locally(todo, jobs), provenance(now(), jobs)
+        else:
+            workers = len(client.scheduler_info()["workers"])
+            results, record = run_on_dask(todo, client), provenance(now(), workers, cluster)
+        report = Progress(sum(len(p.trials) for p in todo), progress)
+        if len(todo) < len(populations):
+            report.note(f"{len(populations) - len(todo)} of {len(populations)} populations "
+                        f"already stored in {out / STORE_NAME}; training {len(todo)}")  # fmt: skip
+        with Store(out / STORE_NAME, create=True) as store:
+            store.set_meta(suite=suite_record(suite, populations), provenance=record)
+            for result in results:
+                store.save(result)
+                report.update(result)
+            report.close()
+            record.update(finished_at=now(), trained=len(todo), reused=len(populations) - len(todo))
+            store.set_meta(provenance=record)
+        finished = load(out)
+        finished.write_tables()
     return finished

@@ -1,0 +1,306 @@
+"""Dask: --cluster local and tcp:// train what a local run trains, store each population as it
+arrives, and survive a killed worker and a killed runner; without dask, a scheduler or a
+worker, a run exits 2 with what to do and writes nothing.
+
+One LocalCluster of two worker processes on 127.0.0.1 serves the module; its workers import
+the test optimizers from a folder on their PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from conftest import require_module
+from test_runner import assert_same_results, stored_populations, write_suite
+
+import bench
+from bench import runner
+from bench.cli import main
+
+# A second cluster's scheduler finds the port of the first's HTTP server taken, and says so.
+pytestmark = pytest.mark.filterwarnings("ignore:Port 8787 is already in use")
+
+# SGD that notes which process starts which population (by its number of parameters, which
+# differs between the datasets below), then sleeps, so that a test can kill that process.
+MARKED_OPTIMIZER = """
+import os
+import time
+from pathlib import Path
+
+from backprop.optimizers import SGD
+
+STARTS = Path(__file__).parent / "starts"
+
+
+class MarkedSGD(SGD):
+    def init(self, params):
+        size = sum(p.size for p in params) // len(self.lr)
+        (STARTS / f"{os.getpid()}-{time.monotonic_ns()}").write_text(str(size))
+        time.sleep(0.5)
+        return super().init(params)
+"""
+MARKED = """
+[suite]
+name = "marked"
+methods = ["marked"]
+datasets = ["moons", "blobs", "regression"]
+epochs = 3
+seeds = 2
+
+[model]
+hidden = [4]
+
+[method.marked]
+optimizer = "markedopt:MarkedSGD"
+batch_size = "full"
+lr = [0.1, 1000.0]   # 1000 diverges
+
+[dataset.moons]
+n_samples = 100
+
+[dataset.blobs]
+n_samples = 100
+
+[dataset.regression]
+n_samples = 100
+n_features = 3
+"""
+PARAMETERS = {"moons": 17, "blobs": 32, "regression": 21}  # 2-4-1, 2-4-4, 3-4-1 networks
+CRASHING_OPTIMIZER = """
+import os
+
+from backprop.optimizers import SGD
+
+
+class CrashingSGD(SGD):
+    def init(self, params):
+        os._exit(1)  # as a worker killed for its memory would
+"""
+CRASHING = """
+[suite]
+name = "crashing"
+methods = ["adam", "crash"]
+datasets = ["moons"]
+epochs = 2
+seeds = 1
+
+[model]
+hidden = [4]
+
+[method.crash]
+optimizer = "crashopt:CrashingSGD"
+batch_size = "full"   # after adam's batches of 32
+lr = [0.1]
+
+[dataset.moons]
+n_samples = 100
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A LocalCluster of 2 workers and a folder on its PYTHONPATH holding MarkedSGD and the
+    marks it leaves: (scheduler address, a Client, that folder)."""
+    distributed = require_module("distributed")
+    folder = tmp_path_factory.mktemp("dask")
+    (folder / "markedopt.py").write_text(MARKED_OPTIMIZER)
+    (folder / "starts").mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(folder))
+        path = os.pathsep.join([str(folder), *filter(None, [os.environ.get("PYTHONPATH")])])
+        patch.setenv("PYTHONPATH", path)
+        local = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None,
+        )  # fmt: skip
+        with local, distributed.Client(local, set_as_default=False) as client:
+            yield local.scheduler_address, client, folder
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny suite of test_runner run locally with jobs=1: (its path, its Results)."""
+    folder = tmp_path_factory.mktemp("tiny")
+    path = write_suite(folder)
+    return path, bench.run(path, out=folder / "out", jobs=1, progress=False)
+
+
+@pytest.fixture
+def reports(monkeypatch):
+    """bench.report.write_report replaced by a recorder: these tests are about training."""
+    import bench.report
+
+    monkeypatch.setattr(bench.report, "write_report", lambda results: results.out / "report")
+
+
+def test_cluster_local_trains_what_jobs_one_trains(tiny, tmp_path, capsys, reports):
+    require_module("distributed")
+    path, reference = tiny
+    out = tmp_path / "out"
+    command = ["run", "--suite", str(path), "--out", str(out), "--cluster", "local"]
+    assert main([*command, "--jobs", "2"]) == 0, capsys.readouterr().err
+    results = bench.load(out)
+    assert_same_results(reference, results)
+    assert results.trials["diverged"].sum() == 4  # lr 1000, on both datasets and seeds
+    assert (results.provenance["cluster"], results.provenance["jobs"]) == ("local", 2)
+
+
+def test_each_population_is_stored_as_soon_as_it_arrives(cluster, tiny, tmp_path, monkeypatch):
+    address, _, _ = cluster
+    path, reference = tiny
+    out = tmp_path / "out"
+    stored_at_update = []
+    update = runner.Progress.update
+
+    def note(progress, result):
+        stored_at_update.append(stored_populations(out / "runs.sqlite"))
+        update(progress, result)
+
+    monkeypatch.setattr(runner.Progress, "update", note)
+    results = bench.run(path, out=out, cluster=address, progress=False)
+    assert stored_at_update == [1, 2, 3, 4]
+    assert_same_results(reference, results)
+    assert results.provenance["cluster"] == address and results.provenance["jobs"] == 2
+
+
+def started(folder) -> list[tuple[int, int]]:
+    """(pid, parameters per replica) of every population started by MarkedSGD, in order."""
+    marks = sorted((folder / "starts").iterdir(), key=lambda p: int(p.name.split("-")[1]))
+    return [(int(p.name.split("-")[0]), int(p.read_text())) for p in marks]
+
+
+def kill_the_first_worker_to_start(folder, workers: set[int], killed: list[int]) -> None:
+    """SIGKILL the first worker process that starts a population (within 60 s)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        on_workers = [pid for pid, _ in started(folder) if pid in workers]
+        if on_workers:
+            os.kill(on_workers[0], signal.SIGKILL)
+            killed.append(on_workers[0])
+            return
+        time.sleep(0.01)
+
+
+def test_a_killed_worker_s_population_runs_again_elsewhere_and_nothing_is_lost(cluster, tmp_path):
+    address, client, folder = cluster
+    path = write_suite(tmp_path, MARKED, "marked.toml")
+    reference = bench.run(path, out=tmp_path / "reference", jobs=1, progress=False)
+    for mark in (folder / "starts").iterdir():
+        mark.unlink()
+    workers = set(client.run(os.getpid).values())
+    killed: list[int] = []
+    killer = threading.Thread(target=kill_the_first_worker_to_start, args=(folder, workers, killed))
+    killer.start()
+    results = bench.run(path, out=tmp_path / "out", cluster=address, progress=False)
+    killer.join()
+
+    (victim,) = killed
+    starts = started(folder)
+    (lost,) = [size for pid, size in starts if pid == victim]
+    assert sorted(size for _, size in starts) == sorted([*PARAMETERS.values(), lost])
+    assert [pid for pid, size in starts if size == lost][-1] != victim  # trained elsewhere
+    assert_same_results(reference, results)
+    assert results.missing == [] and len(results.trials) == 3 * 2 * 2
+    assert results.trials["diverged"].sum() == 6
+
+
+def test_a_runner_killed_with_sigkill_resumes_on_the_cluster_to_the_same_results(
+    cluster, tmp_path, capsys
+):
+    address, _, folder = cluster
+    path = write_suite(tmp_path, MARKED, "marked.toml")
+    reference = bench.run(path, out=tmp_path / "reference", jobs=1, progress=False)
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "bench", "run", "--suite", str(path), "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(folder)}
+    process = subprocess.Popen([*command, "--cluster", address], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while stored_populations(out / "runs.sqlite") < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run ended before it was killed"
+    stored = stored_populations(out / "runs.sqlite")
+    assert 1 <= stored < 3, f"{stored} populations stored when the runner was killed"
+
+    resumed = bench.run(path, out=out, cluster=address)  # the lock died with the runner
+    assert f"{stored} of 3 populations already stored" in capsys.readouterr().err
+    assert (resumed.provenance["reused"], resumed.provenance["trained"]) == (stored, 3 - stored)
+    assert_same_results(reference, resumed)
+
+
+def test_a_population_that_kills_every_worker_it_is_given_exits_2_naming_it(
+    cluster, tmp_path, capsys
+):
+    distributed = require_module("distributed")
+    import dask
+
+    _, _, folder = cluster
+    (folder / "crashopt.py").write_text(CRASHING_OPTIMIZER)
+    path, out = write_suite(tmp_path, CRASHING, "crashing.toml"), tmp_path / "out"
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1",
+                                 dashboard_address=None) as doomed,
+    ):  # fmt: skip
+        command = ["run", "--suite", str(path), "--out", str(out)]
+        assert main([*command, "--cluster", doomed.scheduler_address]) == 2
+    error = capsys.readouterr().err
+    assert "error: crash on moons: every Dask worker that trained it died" in error
+    assert "The populations finished so far are stored; rerun to resume" in error
+    assert stored_populations(out / "runs.sqlite") == 1  # adam on moons, trained first
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_no_scheduler_answering_exits_2_saying_how_to_start_one(
+    tiny, tmp_path, monkeypatch, capsys
+):
+    require_module("distributed")
+    monkeypatch.setattr(runner, "CONNECT_TIMEOUT", 0.5)
+    address = f"tcp://127.0.0.1:{free_port()}"
+    out = tmp_path / "out"
+    assert main(["run", "--suite", str(tiny[0]), "--out", str(out), "--cluster", address]) == 2
+    error = capsys.readouterr().err
+    assert f"error: no Dask scheduler answered at {address} within 0.5 s" in error
+    assert "`dask scheduler`" in error and f"`dask worker {address} --nthreads 1`" in error
+    assert not out.exists()
+
+
+def test_a_scheduler_without_workers_exits_2_saying_how_to_start_them(
+    tiny, tmp_path, monkeypatch, capsys
+):
+    distributed = require_module("distributed")
+    monkeypatch.setattr(runner, "CONNECT_TIMEOUT", 0.5)
+    out = tmp_path / "out"
+    with distributed.LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None) as empty:
+        address = empty.scheduler_address
+        assert main(["run", "--suite", str(tiny[0]), "--out", str(out), "--cluster", address]) == 2
+    error = capsys.readouterr().err
+    assert f"the Dask scheduler at {address} has no workers" in error
+    assert f"`dask worker {address} --nthreads 1 --nworkers N`" in error
+    assert not out.exists()
+
+
+def test_without_dask_a_cluster_run_exits_2_saying_what_to_install(
+    tiny, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    out = tmp_path / "out"
+    assert main(["run", "--suite", str(tiny[0]), "--out", str(out), "--cluster", "local"]) == 2
+    error = capsys.readouterr().err
+    assert "--cluster local needs dask.distributed, which is not installed" in error
+    assert "pip install 'backprop-bench[distributed]'" in error
+    assert not out.exists()

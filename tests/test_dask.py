@@ -42,7 +42,9 @@ STARTS = Path(__file__).parent / "starts"
 class MarkedSGD(SGD):
     def init(self, params):
         size = sum(p.size for p in params) // len(self.lr)
-        (STARTS / f"{os.getpid()}-{time.monotonic_ns()}").write_text(str(size))
+        mark = STARTS / f"{os.getpid()}-{time.monotonic_ns()}"
+        (STARTS / f".{mark.name}").write_text(str(size))
+        (STARTS / f".{mark.name}").rename(mark)  # whole, or not there yet
         time.sleep(0.5)
         return super().init(params)
 """
@@ -172,7 +174,8 @@ def test_each_population_is_stored_as_soon_as_it_arrives(cluster, tiny, tmp_path
 
 def started(folder) -> list[tuple[int, int]]:
     """(pid, parameters per replica) of every population started by MarkedSGD, in order."""
-    marks = sorted((folder / "starts").iterdir(), key=lambda p: int(p.name.split("-")[1]))
+    marks = [p for p in (folder / "starts").iterdir() if not p.name.startswith(".")]
+    marks.sort(key=lambda p: int(p.name.split("-")[1]))
     return [(int(p.name.split("-")[0]), int(p.read_text())) for p in marks]
 
 

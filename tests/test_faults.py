@@ -23,7 +23,7 @@ from test_runner import write_suite
 import bench
 from bench import runner
 from bench.cli import main
-from bench.store import StoreError
+from bench.store import Store, StoreError
 
 HOLD_THE_LOCK = """
 import sys, time
@@ -159,6 +159,7 @@ def emptied(data: bytes) -> bytes:
 def test_a_damaged_store_exits_2_saying_what_to_do_and_is_left_as_it_is(copy, capsys, damage):
     path, out = copy
     store = out / "runs.sqlite"
+    Store(store).close()  # checked whole once: the check must see the damage all the same
     damaged = damage(store.read_bytes())
     store.write_bytes(damaged)
     assert main(["report", str(out)]) == 2

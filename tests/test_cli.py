@@ -136,13 +136,12 @@ def test_a_corrupted_store_exits_2_and_is_never_overwritten(tmp_path, capsys):
     assert store.read_bytes() == b"garbage" * 1000
 
 
-def test_cluster_runs_are_not_yet_supported_and_exit_2(tmp_path, capsys):
+def test_a_malformed_cluster_address_exits_2(tmp_path, capsys):
     suite = str(write_suite(tmp_path))
-    assert main(["run", "--suite", suite, "--out", str(tmp_path / "o"), "--cluster", "local"]) == 2
-    assert "not yet supported" in capsys.readouterr().err
-    assert main(["run", "--suite", suite, "--cluster", "somewhere"]) == 2
-    assert "'tcp://HOST:PORT'" in capsys.readouterr().err
-    assert not (tmp_path / "o").exists() and not (tmp_path / "results").exists()
+    command = ["run", "--suite", suite, "--out", str(tmp_path / "o"), "--cluster", "somewhere"]
+    assert main(command) == 2
+    assert "--cluster must be 'local' or 'tcp://HOST:PORT'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_jobs_below_one_is_a_usage_error(capsys):

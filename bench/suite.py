@@ -71,6 +71,8 @@ BUILTIN_METHODS: dict[str, dict] = {
 }
 
 SUITE_KEYS = ("name", "methods", "datasets", "epochs", "seeds")
+MAX_SEEDS = 10_000  # more would be a typo: each seed is a trial per method, dataset and lr
+MAX_SAMPLES = 1_000_000  # the dataset is built while the suite is checked
 MODEL_KEYS = ("hidden", "activation")
 METHOD_KEYS = ("optimizer", "batch_size", "lr", "args")
 # Keys of a [dataset.NAME] table that are not generator parameters.
@@ -370,6 +372,8 @@ class Checker:
     def seeds(self, value: Any, key: str) -> tuple[int, ...]:
         """An int n >= 1 (seeds 0..n-1) or a non-empty list of distinct ints >= 0."""
         if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            if value > MAX_SEEDS:
+                raise self.error(key, f"must be at most {MAX_SEEDS} seeds, got {value}")
             return tuple(range(value))
         ok = isinstance(value, list) and value and len(set(value)) == len(value)
         if not ok or not all(
@@ -540,6 +544,13 @@ def parse_suite(data: dict, file: str, source: str, default_name: str) -> Suite:
         ),
     )
     for dataset in suite.datasets:
+        n_samples = dataset.params.get("n_samples")
+        if isinstance(n_samples, int | float) and n_samples > MAX_SAMPLES:
+            raise check.error(
+                f"dataset.{dataset.name}.n_samples",
+                f"must be at most {MAX_SAMPLES:,} (a network trained here is small), "
+                f"got {n_samples:,}",
+            )
         try:
             load_dataset(dataset)
         except DatasetError as err:

@@ -238,6 +238,16 @@ BAD_SUITES = {
     "epochs float": (HEAD.replace("epochs = 3", "epochs = 2.5"), "suite.epochs", "got 2.5"),
     "seeds zero": (HEAD.replace("seeds = 2", "seeds = 0"), "suite.seeds", "got 0"),
     "seeds empty": (HEAD.replace("seeds = 2", "seeds = []"), "suite.seeds", "got []"),
+    "too many samples": (
+        HEAD + "[dataset.moons]\nn_samples = 50000000\n",
+        "dataset.moons.n_samples",
+        "at most 1,000,000",
+    ),
+    "seeds too many": (
+        HEAD.replace("seeds = 2", "seeds = 1000000000"),
+        "suite.seeds",
+        "at most 10000 seeds, got 1000000000",
+    ),
     "seeds floats": (HEAD.replace("seeds = 2", "seeds = [1.5]"), "suite.seeds", "got [1.5]"),
     "hidden zero": (HEAD + "[model]\nhidden = [8, 0]", "model.hidden", "int >= 1, got 0"),
     "activation": (

@@ -9,6 +9,7 @@ starts with. A few subprocess runs check the same end to end, without a tracebac
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import math
@@ -62,7 +63,7 @@ def method_table(draw, required: bool) -> dict:
     if draw(st.booleans()):
         table["batch_size"] = draw(st.sampled_from([1, 16, "full"]))
     if draw(st.booleans()):
-        table["args"] = OPTIMIZERS[optimizer]
+        table["args"] = copy.deepcopy(OPTIMIZERS[optimizer])  # a mistake must not edit the original
     return table if required else {k: v for k, v in table.items() if draw(st.booleans())}
 
 

@@ -61,6 +61,17 @@ def keep_temporaries_on_the_heap() -> None:
         pass
 
 
+class Augmented(list):
+    """The views [V_1, .., V_L] of a (K, P) buffer, and, made once, the views of their parts
+    that every step uses: W_l = V_l[:, :-1], b_l = V_l[:, -1:] and W_l^T."""
+
+    def __init__(self, views: list[np.ndarray]) -> None:
+        super().__init__(views)
+        self.W = [V[:, :-1] for V in views]
+        self.b = [V[:, -1:] for V in views]
+        self.W_T = [W.swapaxes(-1, -2) for W in self.W]
+
+
 def resolve_seeds(seed: int | Sequence[int], population: int | None) -> list[int]:
     """The K seeds of a population: ``seed + k`` for an int seed, or the sequence itself."""
     if isinstance(seed, int | np.integer):
@@ -188,7 +199,7 @@ class MLP:
                     W[k] = rng.uniform(-r, r, size=(fan_in, fan_out))
         return params
 
-    def augmented(self, flat: np.ndarray) -> list[np.ndarray]:
+    def augmented(self, flat: np.ndarray) -> Augmented:
         """Views [V1, V2, ...] of a (K, P) buffer, V_l = [W_l; b_l]: (K, fan_in + 1, fan_out).
 
         In the flat layout each b_l follows its W_l, so W_l with b_l as one more row is a
@@ -202,7 +213,7 @@ class MLP:
             size = (fan_in + 1) * fan_out
             views.append(flat[:, offset : offset + size].reshape(K, fan_in + 1, fan_out))
             offset += size
-        return views
+        return Augmented(views)
 
     @staticmethod
     def with_bias_column(X: np.ndarray) -> np.ndarray:
@@ -212,9 +223,7 @@ class MLP:
 
     # ----------------------------------------------------------------- forward
 
-    def _forward(
-        self, weights: Sequence[np.ndarray], X1: np.ndarray
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _forward(self, weights: Augmented, X1: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """z_1 = [x, 1] @ V_1, then a_l = f(z_l) and z_{l+1} = a_l @ W_{l+1} + b_{l+1}.
 
         X1 is [X, 1], made once per run, so the first layer is one product with V_1. A hidden
@@ -224,11 +233,11 @@ class MLP:
         """
         acts = [X1]
         z = X1 @ weights[0]
-        for V in weights[1:]:
+        for W, b in zip(weights.W[1:], weights.b[1:], strict=True):
             a = self._f.forward(z, z)
             acts.append(a)
-            z = a @ V[:, :-1]  # W_l
-            z += V[:, -1:]  # b_l
+            z = a @ W
+            z += b
         acts.append(self._out(z))
         return z, acts
 
@@ -253,22 +262,21 @@ class MLP:
 
     def _backward(
         self,
-        weights: Sequence[np.ndarray],
+        weights: Augmented,
         z_out: np.ndarray,
         acts: list[np.ndarray],
         Y: np.ndarray,
-        grads: list[np.ndarray],
+        grads: Augmented,
     ) -> None:
         """Fill grads [dE/dV_1, ...] in place by the chain rule, layer L down to 1."""
         delta = self._output_delta(z_out, acts[-1], Y)
         ones = self._ones_row(delta.shape[-2], delta.dtype)
         for l in range(self.n_layers - 1, 0, -1):
-            a, G = acts[l], grads[l]
-            np.matmul(a.swapaxes(-1, -2), delta, out=G[:, :-1])  # dE/dW_l = a_{l-1}^T delta_l
-            np.matmul(ones, delta, out=G[:, -1:])  # dE/db_l = sum over samples of delta_l
-            W_T = weights[l][:, :-1].swapaxes(-1, -2)  # delta_{l-1} = (delta_l @ W_l^T) f'
-            delta = delta * W_T if delta.shape[-1] == 1 else delta @ W_T
-            delta *= self._f.derivative(a)
+            a, W_T = acts[l], weights.W_T[l]
+            np.matmul(a.swapaxes(-1, -2), delta, out=grads.W[l])  # dE/dW_l = a_{l-1}^T delta_l
+            np.matmul(ones, delta, out=grads.b[l])  # dE/db_l = sum over samples of delta_l
+            delta = delta * W_T if delta.shape[-1] == 1 else delta @ W_T  # delta_{l-1} =
+            delta *= self._f.derivative(a)  # (delta_l @ W_l^T) * f'(z_{l-1})
         np.matmul(acts[0].swapaxes(-1, -2), delta, out=grads[0])  # [x, 1]^T delta_1
 
     def _ones_row(self, n: int, dtype: np.dtype) -> np.ndarray:
@@ -280,13 +288,13 @@ class MLP:
         return row
 
     def _gradient_into(
-        self, weights: Sequence[np.ndarray], X1: np.ndarray, Y: np.ndarray, grads: list[np.ndarray]
+        self, weights: Augmented, X1: np.ndarray, Y: np.ndarray, grads: Augmented
     ) -> None:
         """The training hot path on the augmented views: forward, then backward into grads."""
         z_out, acts = self._forward(weights, X1)
         self._backward(weights, z_out, acts, Y, grads)
 
-    def _loss_value(self, weights: Sequence[np.ndarray], X1: np.ndarray, Y: np.ndarray):
+    def _loss_value(self, weights: Augmented, X1: np.ndarray, Y: np.ndarray):
         """The loss of each replica, (K,), evaluated in chunks of rows that stay in cache."""
         n = X1.shape[-2]
         rows = max(1, EVAL_CHUNK // (weights[0].shape[0] * max(self.sizes)))

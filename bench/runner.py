@@ -256,7 +256,7 @@ class Progress:
         else:
             self.note(
                 f"{result.method} on {result.dataset}: {result.size} trials in "
-                f"{result.wall_seconds:.2f} s ({self.done}/{self.total} trials done)"
+                f"{result.wall_seconds:.3g} s ({self.done}/{self.total} trials done)"
             )
 
     def close(self) -> None:

@@ -588,7 +588,9 @@ def load_suite(name_or_path: str | os.PathLike) -> Suite:
     file = str(path)
     if not path.is_file():
         hint = did_you_mean(str(name_or_path), builtins)
-        raise SuiteError(file, "suite", f"no such suite file{hint} built-in suites: {builtins}")
+        raise SuiteError(
+            file, "suite", f"no such suite file{hint}; the built-in suites are {builtins}"
+        )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:

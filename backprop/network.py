@@ -154,15 +154,12 @@ class MLP:
     # ----------------------------------------------------------------- parameters
 
     def unflatten(self, flat: np.ndarray) -> list[np.ndarray]:
-        """Views [W1, b1, W2, b2, ...] into a (K, P) buffer; writes to them write the buffer."""
-        K = flat.shape[0]
-        views, offset = [], 0
-        for fan_in, fan_out in self.shapes:
-            views.append(flat[:, offset : offset + fan_in * fan_out].reshape(K, fan_in, fan_out))
-            offset += fan_in * fan_out
-            views.append(flat[:, offset : offset + fan_out].reshape(K, 1, fan_out))
-            offset += fan_out
-        return views
+        """Views [W1, b1, W2, b2, ...] into a (K, P) buffer; writes to them write the buffer.
+
+        They are the parts W_l and b_l of the ``augmented`` views V_l = [W_l; b_l].
+        """
+        layers = self.augmented(flat)
+        return [part for W, b in zip(layers.W, layers.b, strict=True) for part in (W, b)]
 
     def flatten(self, params: Sequence[np.ndarray]) -> np.ndarray:
         """A new (K, P) array holding [W1, b1, W2, b2, ...] in the layout of ``unflatten``."""

@@ -70,7 +70,6 @@ class _Shuffler:
         self.n = X.shape[-2]
         self.rngs = [np.random.default_rng([s, SHUFFLE_STREAM]) for s in seeds]
         self.rows = np.arange(len(seeds))[:, None]
-        self.per_replica = X.ndim == 3 or Y.ndim == 3
         width = X.shape[-1] + Y.shape[-1]
         self.gather_all = len(seeds) * self.n * width <= GATHER_LIMIT
 

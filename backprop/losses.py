@@ -12,7 +12,7 @@ yhat = softmax(z), -sum_j y_j log yhat_j = sum_j y_j (logsumexp(z) - z_j). Both 
 for any finite z, however saturated the output.
 
 Each function maps z (K, n, m), yhat (K, n, m) and y ((n, m) or (K, n, m)) to a loss of
-shape (K,).
+shape (K,). The cross-entropies read z only (the network passes yhat=None to them).
 """
 
 from __future__ import annotations

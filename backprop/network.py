@@ -139,6 +139,7 @@ class MLP:
         self.n_params = sum(fan_in * fan_out + fan_out for fan_in, fan_out in self.shapes)
         self._ones: dict = {}
         self._delta_is_residual = loss != "half_squared_error" or output == "identity"
+        self._loss_needs_yhat = loss == "half_squared_error"  # the cross-entropies take z
 
     def __repr__(self) -> str:
         return (
@@ -220,13 +221,15 @@ class MLP:
 
     # ----------------------------------------------------------------- forward
 
-    def _forward(self, weights: Augmented, X1: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _forward(
+        self, weights: Augmented, X1: np.ndarray, output: bool = True
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """z_1 = [x, 1] @ V_1, then a_l = f(z_l) and z_{l+1} = a_l @ W_{l+1} + b_{l+1}.
 
         X1 is [X, 1], made once per run, so the first layer is one product with V_1. A hidden
         layer's f is applied in place (its derivative needs only a_l), and its bias is added
         to the next, usually narrower, z instead of appending a column of ones to a_l.
-        Returns z_L and [[x, 1], a_1, .., a_{L-1}, yhat].
+        Returns z_L and [[x, 1], a_1, .., a_{L-1}, yhat] (without yhat if not ``output``).
         """
         acts = [X1]
         z = X1 @ weights[0]
@@ -235,7 +238,8 @@ class MLP:
             acts.append(a)
             z = a @ W
             z += b
-        acts.append(self._out(z))
+        if output:
+            acts.append(self._out(z))
         return z, acts
 
     # ----------------------------------------------------------------- backward
@@ -272,9 +276,25 @@ class MLP:
             a, W_T = acts[l], weights.W_T[l]
             np.matmul(a.swapaxes(-1, -2), delta, out=grads.W[l])  # dE/dW_l = a_{l-1}^T delta_l
             np.matmul(ones, delta, out=grads.b[l])  # dE/db_l = sum over samples of delta_l
+            if l == 1 and delta.shape[-1] == 1:
+                self._first_layer_below_one_unit(acts[0], delta, W_T, a, grads[0])
+                return
             delta = delta * W_T if delta.shape[-1] == 1 else delta @ W_T  # delta_{l-1} =
             delta *= self._f.derivative(a)  # (delta_l @ W_l^T) * f'(z_{l-1})
         np.matmul(acts[0].swapaxes(-1, -2), delta, out=grads[0])  # [x, 1]^T delta_1
+
+    def _first_layer_below_one_unit(self, X1, delta, w_T, a, out) -> None:
+        """dE/dV_1 when layer 2 has one unit: delta_1 = (delta_2 w^T) * f'(z_1) is an outer
+        product, and the sum over samples factors as
+
+            dE/dV_1[i, h] = sum_b x_bi (delta_b w_h f'_bh) = w_h * sum_b (x_bi delta_b) f'_bh
+
+        that is w^T * (([x, 1] * delta)^T @ f'): one product with f', no (B, H) outer product
+        (NumPy broadcasts a column against a row at a fraction of its usual speed).
+        """
+        scaled = X1.swapaxes(-1, -2) * delta.swapaxes(-1, -2)  # ([x, 1] * delta)^T, (K, d+1, B)
+        np.matmul(scaled, self._f.derivative(a), out=out)
+        out *= w_T
 
     def _ones_row(self, n: int, dtype: np.dtype) -> np.ndarray:
         """A (1, n) row of ones: ones @ delta sums delta over the n samples, through BLAS."""
@@ -292,18 +312,19 @@ class MLP:
         self._backward(weights, z_out, acts, Y, grads)
 
     def _loss_value(self, weights: Augmented, X1: np.ndarray, Y: np.ndarray):
-        """The loss of each replica, (K,), evaluated in chunks of rows that stay in cache."""
+        """The loss of each replica, (K,). The forward pass runs in chunks of rows that stay
+        in cache, collecting z_L; the loss is then taken once over all of it."""
         n = X1.shape[-2]
         rows = max(1, EVAL_CHUNK // (weights[0].shape[0] * max(self.sizes)))
         if n <= rows:
-            z_out, acts = self._forward(weights, X1)
-            return self._loss(z_out, acts[-1], Y)
-        total = 0.0
-        for start in range(0, n, rows):
-            X_c, Y_c = X1[..., start : start + rows, :], Y[..., start : start + rows, :]
-            z_out, acts = self._forward(weights, X_c)
-            total = total + self._loss(z_out, acts[-1], Y_c) * X_c.shape[-2]
-        return total / n
+            z_out = self._forward(weights, X1, output=False)[0]
+        else:
+            z_out = np.empty((weights[0].shape[0], n, self.sizes[-1]), dtype=weights[0].dtype)
+            for start in range(0, n, rows):
+                chunk = slice(start, start + rows)
+                z_out[:, chunk] = self._forward(weights, X1[..., chunk, :], output=False)[0]
+        yhat = self._out(z_out) if self._loss_needs_yhat else None
+        return self._loss(z_out, yhat, Y)
 
     # ----------------------------------------------------------------- public API
 

@@ -63,18 +63,29 @@ def _batch_size(batch_size: int | None, n: int) -> int:
 
 
 class _Shuffler:
-    """Each replica's permutation of the training set, drawn from its own seed every epoch."""
+    """Each replica's permutation of the training set, drawn from its own seed every epoch.
+
+    X and Y are kept side by side in one array of rows [x, y], so an epoch's shuffle is one
+    ``np.take`` of whole rows (several times faster than fancy indexing); a batch is a view
+    of the shuffled rows.
+    """
 
     def __init__(self, seeds: Sequence[int], X: np.ndarray, Y: np.ndarray, batch: int):
         self.X, self.Y, self.batch = X, Y, batch
-        self.n = X.shape[-2]
+        K, self.n, self.d = len(seeds), X.shape[-2], X.shape[-1]
         self.rngs = [np.random.default_rng([s, SHUFFLE_STREAM]) for s in seeds]
-        self.rows = np.arange(len(seeds))[:, None]
-        width = X.shape[-1] + Y.shape[-1]
-        self.gather_all = len(seeds) * self.n * width <= GATHER_LIMIT
+        if batch < self.n:
+            Y = np.broadcast_to(Y, X.shape[:-1] + Y.shape[-1:]) if Y.ndim < X.ndim else Y
+            X = np.broadcast_to(X, Y.shape[:-1] + X.shape[-1:]) if X.ndim < Y.ndim else X
+            rows = np.concatenate([X, Y], axis=-1)
+            self.rows = rows.reshape(-1, rows.shape[-1])  # (n, d + m), or (K n, d + m)
+            # replica k's rows start at k n when every replica has its own data
+            self.offsets = np.arange(K)[:, None] * self.n if rows.ndim == 3 else 0
+        self.gather_all = K * self.n * (X.shape[-1] + Y.shape[-1]) <= GATHER_LIMIT
 
-    def _take(self, A: np.ndarray, index: np.ndarray) -> np.ndarray:
-        return A[self.rows, index] if A.ndim == 3 else A[index]
+    def _take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.take(self.rows, index + self.offsets, axis=0)
+        return rows[..., : self.d], rows[..., self.d :]
 
     def batches(self):
         """Yield (X_b, Y_b) for one epoch: (K, B, d) and (K, B, m), or the shared full set."""
@@ -83,13 +94,12 @@ class _Shuffler:
             return
         order = np.stack([rng.permutation(self.n) for rng in self.rngs])
         if self.gather_all:
-            Xs, Ys = self._take(self.X, order), self._take(self.Y, order)
+            Xs, Ys = self._take(order)
             for start in range(0, self.n, self.batch):
                 yield Xs[:, start : start + self.batch], Ys[:, start : start + self.batch]
         else:
             for start in range(0, self.n, self.batch):
-                index = order[:, start : start + self.batch]
-                yield self._take(self.X, index), self._take(self.Y, index)
+                yield self._take(order[:, start : start + self.batch])
 
 
 def train(

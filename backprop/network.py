@@ -40,6 +40,8 @@ from backprop.losses import LOSSES, VALID_PAIRINGS
 
 RELU_FAMILY = ("relu", "leaky_relu")
 EVAL_CHUNK = 1 << 17  # evaluate the loss in row chunks of about this many floats per layer
+MMAP_THRESHOLD = 1 << 28  # bytes: NumPy temporaries up to this size come from glibc's heap
+TRIM_THRESHOLD = 1 << 29  # bytes of free heap glibc keeps instead of returning them
 
 
 @functools.cache
@@ -49,14 +51,16 @@ def keep_temporaries_on_the_heap() -> None:
     A population's temporaries (K x batch x width floats) are often above glibc's default
     128 KiB mmap threshold, so every NumPy temporary would be a fresh mmap whose pages fault
     in on first touch and are unmapped on free: that costs more than the arithmetic (5x on
-    a 2-32-1 network with K = 32). With the thresholds raised, freed temporaries are reused
-    from the heap. Elsewhere than glibc this does nothing.
+    a 2-32-1 network with K = 32; a 100 MB temporary of a full-batch step costs 3x its
+    arithmetic). With the thresholds raised, freed temporaries up to MMAP_THRESHOLD are
+    reused from the heap, and the heap keeps up to TRIM_THRESHOLD of free memory instead of
+    returning it to the system. Elsewhere than glibc this does nothing.
     """
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        libc.mallopt(M_MMAP_THRESHOLD, 1 << 26)
-        libc.mallopt(M_TRIM_THRESHOLD, 1 << 28)
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
     except (OSError, AttributeError):
         pass
 
@@ -293,7 +297,11 @@ class MLP:
         (NumPy broadcasts a column against a row at a fraction of its usual speed).
         """
         scaled = X1.swapaxes(-1, -2) * delta.swapaxes(-1, -2)  # ([x, 1] * delta)^T, (K, d+1, B)
-        np.matmul(scaled, self._f.derivative(a), out=out)
+        slope = self._f.derivative(a)
+        if slope.dtype == bool:  # relu's mask, as floats for BLAS (from uint8: 1.5x faster)
+            mask, slope = slope, np.empty(a.shape, a.dtype)
+            np.copyto(slope, mask.view(np.uint8))
+        np.matmul(scaled, slope, out=out)
         out *= w_T
 
     def _ones_row(self, n: int, dtype: np.dtype) -> np.ndarray:

@@ -81,7 +81,7 @@ def _checked_betas(betas) -> tuple[Hyperparameter, Hyperparameter]:
 
 def _value(x) -> Hyperparameter:
     """A hyperparameter as read at a step: a float, or K values (a schedule may set a list)."""
-    if isinstance(x, float | np.ndarray):
+    if type(x) in (float, np.ndarray):  # exact types: step() finds K values by type
         return x
     array = np.asarray(x, dtype=np.float64)
     return float(array) if array.ndim == 0 else array
@@ -127,7 +127,8 @@ class Optimizer:
     n_work = 2
 
     def init(self, params: Sequence[np.ndarray]) -> dict:
-        """The state of a new run: {"step": 0, buffer name: [one array per parameter], ...}."""
+        """The state of a new run: {"step": 0, buffer name: [one array per parameter], ...,
+        "work": scratch arrays, "slots": per parameter the tuple (*buffers, work)}."""
         K = params[0].shape[0]
         for label, value in self._labelled_hyperparameters():
             if np.ndim(value) == 1 and len(value) != K:
@@ -140,6 +141,9 @@ class Optimizer:
             "work": [tuple(np.empty_like(p) for _ in range(self.n_work)) for p in params],
         }
         state.update(self._init_buffers(params))
+        # per parameter, the arguments _update takes after (p, g): (*buffers, work)
+        columns = [state[name] for name in self.buffers]
+        state["slots"] = list(zip(*columns, state["work"], strict=True))
         return state
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray], state: dict) -> None:
@@ -147,15 +151,14 @@ class Optimizer:
         state["step"] += 1
         coefficients = self._coefficients(state)
         # K per-replica values are reshaped once per ndim: (K, 1, ..., 1)
-        shaped = {} if any(isinstance(x, np.ndarray) for x in coefficients) else None
-        columns = [state[name] for name in self.buffers]
-        for p, g, *buffers, work in zip(params, grads, *columns, state["work"], strict=True):
+        shaped = {} if np.ndarray in map(type, coefficients) else None
+        for p, g, slot in zip(params, grads, state["slots"], strict=True):
             c = coefficients
             if shaped is not None:
                 c = shaped.get(p.ndim)
                 if c is None:
                     c = shaped[p.ndim] = [_per_replica(x, p.ndim) for x in coefficients]
-            self._update(p, g, *buffers, work, c)
+            self._update(p, g, *slot, c)
 
     def _set(self, **hyperparameters) -> None:
         """Check each hyperparameter, or raise a ValueError naming it, and store it as a plain

@@ -20,8 +20,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+from scipy.special import expit
 
 LEAKY_SLOPE = 0.01
+EXPIT_MAX_SIZE = 512  # sigmoid uses scipy's expit on replica slices up to this many entries
 
 
 class Activation(NamedTuple):
@@ -69,7 +71,15 @@ def leaky_relu_derivative(a: np.ndarray) -> np.ndarray:
 
 
 def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """a = 1 / (1 + exp(-z)) = (1 + tanh(z / 2)) / 2: no overflow, and four NumPy calls."""
+    """a = 1 / (1 + exp(-z)) = (1 + tanh(z / 2)) / 2, without overflow.
+
+    SciPy's ``expit`` is one call, the fastest on a few hundred entries; the tanh form is
+    four calls that NumPy vectorises, 2.5x faster than ``expit`` on large arrays. Which one
+    runs depends on the size of one replica's slice z[0], never on the population size K,
+    so a replica gets the same numbers alone as in a population.
+    """
+    if np.ndim(z) and z[0].size <= EXPIT_MAX_SIZE:
+        return expit(z, out=out)
     a = np.tanh(z * 0.5, out=out)
     a += 1
     a *= 0.5

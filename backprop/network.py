@@ -40,6 +40,10 @@ from backprop.losses import LOSSES, VALID_PAIRINGS
 
 RELU_FAMILY = ("relu", "leaky_relu")
 EVAL_CHUNK = 1 << 17  # evaluate the loss in row chunks of about this many floats per layer
+# From this batch size on, the first layer's gradient under a one-unit layer is factored
+# (``_first_layer_below_one_unit``); below it the outer product is cheaper. It depends on the
+# batch only, never on K, so a replica computes the same numbers alone as in a population.
+FACTOR_FROM_BATCH = 16
 MMAP_THRESHOLD = 1 << 28  # bytes: NumPy temporaries up to this size come from glibc's heap
 TRIM_THRESHOLD = 1 << 29  # bytes of free heap glibc keeps instead of returning them
 
@@ -280,7 +284,7 @@ class MLP:
             a, W_T = acts[l], weights.W_T[l]
             np.matmul(a.swapaxes(-1, -2), delta, out=grads.W[l])  # dE/dW_l = a_{l-1}^T delta_l
             np.matmul(ones, delta, out=grads.b[l])  # dE/db_l = sum over samples of delta_l
-            if l == 1 and delta.shape[-1] == 1:
+            if l == 1 and delta.shape[-1] == 1 and delta.shape[-2] >= FACTOR_FROM_BATCH:
                 self._first_layer_below_one_unit(acts[0], delta, W_T, a, grads[0])
                 return
             delta = delta * W_T if delta.shape[-1] == 1 else delta @ W_T  # delta_{l-1} =

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from backprop import MLP, gradcheck
 from backprop.activations import HIDDEN, Activation, tanh
 from backprop.losses import LOSSES, VALID_PAIRINGS, half_squared_error
-from backprop.network import RELU_FAMILY
+from backprop.network import FACTOR_FROM_BATCH, RELU_FAMILY
 
 PAIRINGS = [(output, loss) for output, losses in VALID_PAIRINGS.items() for loss in losses]
 # Every relu input keeps this distance from the kink at 0: 100 times gradcheck's eps = 1e-4,
@@ -71,6 +71,17 @@ def test_backward_matches_finite_differences_with_one_output(hidden, output, los
     # one output: delta_l @ W_l^T is an outer product, which the backward computes apart
     net = MLP([3, 4, 3, 1], hidden=hidden, output=output, loss=loss)
     params, X, Y = random_problem(net, population=2, n=6, per_replica=False, seed=4)
+    assert gradcheck(net, params, X, Y) < 1e-7
+
+
+@pytest.mark.parametrize("n", [FACTOR_FROM_BATCH - 1, FACTOR_FROM_BATCH, 40])
+@pytest.mark.parametrize(("output", "loss"), [p for p in PAIRINGS if p[0] != "softmax"])
+@pytest.mark.parametrize("hidden", list(HIDDEN))
+def test_first_layer_under_one_output_unit_matches_finite_differences(hidden, output, loss, n):
+    # from FACTOR_FROM_BATCH samples on, dE/dV_1 = w^T * (([x, 1] * delta)^T @ f'); below, the
+    # outer product delta w^T is formed
+    net = MLP([3, 5, 1], hidden=hidden, output=output, loss=loss)
+    params, X, Y = random_problem(net, population=2, n=n, per_replica=False, seed=n)
     assert gradcheck(net, params, X, Y) < 1e-7
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from backprop import MLP
+from backprop.activations import EXPIT_MAX_SIZE, sigmoid
 from backprop.losses import VALID_PAIRINGS
 
 PAIRINGS = [(output, loss) for output, losses in VALID_PAIRINGS.items() for loss in losses]
@@ -31,6 +32,21 @@ def loss_of(z: list[float], y: list[list[float]], output: str, loss: str) -> flo
     net, params = constant_output_net([z], output, loss)
     X = np.zeros((len(y), 1))
     return float(net.loss_value(params, X, np.asarray(y, dtype=float))[0])
+
+
+# ----------------------------------------------------------------- sigmoid's two forms
+
+
+@pytest.mark.parametrize("per_replica", [EXPIT_MAX_SIZE, EXPIT_MAX_SIZE + 1])
+def test_sigmoid_is_the_logistic_function_on_either_side_of_the_expit_size(per_replica):
+    # up to EXPIT_MAX_SIZE entries per replica scipy's expit, above it (1 + tanh(z / 2)) / 2
+    z = np.linspace(-40.0, 40.0, 3 * per_replica).reshape(3, per_replica, 1)
+    expected = np.array([1 / (1 + math.exp(-v)) for v in z.ravel()]).reshape(z.shape)
+    got = sigmoid(z)
+    np.testing.assert_allclose(got, expected, rtol=1e-15, atol=1e-16)
+    assert sigmoid(np.array(math.log(3.0))) == pytest.approx(0.75, rel=1e-15)
+    # the form depends on one replica's slice, not on K: each replica alone gets the same bits
+    np.testing.assert_array_equal(sigmoid(z[1:2]), got[1:2])
 
 
 # ----------------------------------------------------------------- losses by hand

@@ -76,7 +76,7 @@ def test_seconds_are_cumulative_training_time():
     assert np.all(np.diff(history.seconds) > 0)
 
 
-@pytest.mark.parametrize("batch_size", [None, 1, 8])
+@pytest.mark.parametrize("batch_size", [None, 1, 8, 32])
 @pytest.mark.parametrize("optimizer", [SGD, Adam])
 def test_population_equals_trials_trained_alone(batch_size, optimizer):
     X, Y = moons_like(40)

@@ -1,15 +1,20 @@
-"""Benchmark helpers: one BLAS thread for small networks, and a summary of ratios.
+"""Benchmark helpers: one BLAS thread for small networks, peers timed side by side, and a
+summary of ratios.
 
-Benchmarks that share a pytest-benchmark ``group`` are timed side by side in one run; at the
-end the summary prints, per group, every entry's median and its speed relative to the peer
-named ``peer`` in that group (``benchmark.extra_info["peer"] = True``).
+``side_by_side`` times an entry with pytest-benchmark and runs its peer, timed, before every
+round, so the two alternate on the same machine state; the summary at the end prints each
+entry's median, the peer's median from the same rounds, and the speed-up (per replica where
+the entry trains a population).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
@@ -28,6 +33,28 @@ def one_blas_thread():
         yield
 
 
+def side_by_side(
+    benchmark, entry: Callable, peer: Callable, peer_name: str, rounds: int, replicas: int = 1
+):
+    """Benchmark ``entry`` over ``rounds`` rounds, running ``peer`` (timed) before each one.
+
+    Records the peer's median seconds and name in ``benchmark.extra_info``; returns what the
+    entry returned.
+    """
+    peer_seconds: list[float] = []
+
+    def run_peer() -> None:
+        start = time.perf_counter()
+        peer()
+        peer_seconds.append(time.perf_counter() - start)
+
+    result = benchmark.pedantic(entry, setup=run_peer, rounds=rounds, iterations=1)
+    benchmark.extra_info.update(
+        peer=peer_name, peer_median=float(np.median(peer_seconds)), replicas=replicas
+    )
+    return result
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     session = getattr(config, "_benchmarksession", None)
     if session is None or not session.benchmarks:
@@ -37,19 +64,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         groups.setdefault(bench.group or bench.name, []).append(bench)
     write = terminalreporter.write_line
     write("")
-    write("side-by-side ratios (peer median / entry median, per replica where noted):")
+    write("side by side: each entry's median, its peer's median from the same rounds, speed-up")
     for group, entries in sorted(groups.items()):
-        peers = [b for b in entries if b.extra_info.get("peer")]
         write(f"  [{group}]")
         for b in entries:
-            per = b.extra_info.get("replicas", 1)
+            info = b.extra_info
+            per = info.get("replicas", 1)
             median = b.stats.median / per
-            line = f"    {b.name:<55} median {median * 1e3:9.3f} ms"
+            line = f"    {b.name:<40} {median * 1e3:9.3f} ms"
             if per > 1:
                 line += f" per replica (K={per})"
-            if peers and b not in peers:
-                line += f"   {peers[0].stats.median / median:6.1f}x the peer's speed"
+            if "peer_median" in info:
+                ratio = info["peer_median"] / median
+                line += f"   {info['peer']} {info['peer_median'] * 1e3:.1f} ms: {ratio:.1f}x"
             for key in ("gemm_ratio", "peak_mib"):
-                if key in b.extra_info:
-                    line += f"   {key}={b.extra_info[key]:.2f}"
+                if key in info:
+                    line += f"   {key}={info[key]:.2f}"
             write(line)

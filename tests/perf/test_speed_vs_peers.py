@@ -1,9 +1,13 @@
 """Speed of training against scikit-learn's MLPClassifier (and PyTorch) on identical work.
 
 The reference work: make_moons(n=2000), a 2-32-1 network, relu hidden units, sigmoid output,
-binary cross-entropy, Adam with lr 1e-3, batch 32, EPOCHS epochs, one BLAS thread. Every
-figure is a median over repeats, measured in the same run as its peer. `make perf` prints the
-ratios at the end (tests/perf/conftest.py).
+binary cross-entropy, Adam with lr 1e-3, batch 32, EPOCHS epochs, one BLAS thread.
+
+The machine these run on is shared, and its speed drifts by up to 1.7x within seconds. So
+every entry is timed interleaved with its peer: before each round of the entry the peer runs
+once, timed (``conftest.side_by_side``), and the speed-up is the peer's median over the
+entry's median, both from the same rounds. `make perf` prints the ratios at the end
+(tests/perf/conftest.py).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import require_module, side_by_side
 from sklearn.datasets import make_moons
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
@@ -22,22 +27,37 @@ from threadpoolctl import threadpool_limits
 from backprop import MLP, train
 from backprop.optimizers import SGD, Adam
 
-EPOCHS = 5
-ROUNDS = 5
+EPOCHS = 20  # enough that per-epoch speed, not either side's set-up, decides the ratio
+ROUNDS = 9
+SGD_EPOCHS = 5  # 10,000 steps of batch 1
+SGD_ROUNDS = 5
 X, y = make_moons(n_samples=2000, noise=0.2, random_state=0)
 Y = y[:, None].astype(float)
 NET = MLP([2, 32, 1], hidden="relu", output="sigmoid", loss="binary_cross_entropy")
+ADAM_PEER = "MLPClassifier(solver='adam', batch_size=32)"
+SGD_PEER = "MLPClassifier(solver='sgd', batch_size=1, momentum=0)"
 
 
-def sklearn_fit(**solver):
+def sklearn_fit(epochs: int = EPOCHS, **solver):
     clf = MLPClassifier(
-        hidden_layer_sizes=(32,), activation="relu", alpha=0.0, max_iter=EPOCHS, tol=0.0,
-        n_iter_no_change=EPOCHS + 1, shuffle=True, random_state=0, **solver,
+        hidden_layer_sizes=(32,), activation="relu", alpha=0.0, max_iter=epochs, tol=0.0,
+        n_iter_no_change=epochs + 1, shuffle=True, random_state=0, **solver,
     )  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
     return clf
+
+
+def sklearn_adam():
+    return sklearn_fit(solver="adam", learning_rate_init=1e-3, batch_size=32)
+
+
+def sklearn_sgd():
+    return sklearn_fit(
+        SGD_EPOCHS, solver="sgd", batch_size=1, momentum=0.0, learning_rate_init=1e-3,
+        nesterovs_momentum=False, learning_rate="constant",
+    )  # fmt: skip
 
 
 def torch_fit(batch_size: int, lr: float):
@@ -60,59 +80,40 @@ def torch_fit(batch_size: int, lr: float):
 
 
 @pytest.mark.usefixtures("one_blas_thread")
-class TestAdamOneRun:
-    def test_sklearn_mlpclassifier(self, benchmark):
-        benchmark.group = "moons adam batch 32: one run"
-        benchmark.extra_info["peer"] = True
-        benchmark.pedantic(
-            sklearn_fit, kwargs={"solver": "adam", "learning_rate_init": 1e-3, "batch_size": 32},
-            rounds=ROUNDS, iterations=1,
-        )  # fmt: skip
-
+class TestAdamBatch32:
     def test_backprop_one_run(self, benchmark):
-        benchmark.group = "moons adam batch 32: one run"
-        history = benchmark.pedantic(
-            lambda: train(NET, Adam(lr=1e-3), X, Y, batch_size=32, epochs=EPOCHS),
-            rounds=ROUNDS, iterations=1,
+        benchmark.group = f"moons adam batch 32, {EPOCHS} epochs"
+        history = side_by_side(
+            benchmark, lambda: train(NET, Adam(lr=1e-3), X, Y, batch_size=32, epochs=EPOCHS),
+            sklearn_adam, ADAM_PEER, ROUNDS,
         )  # fmt: skip
         assert history.train_loss[-1, 0] < history.train_loss[0, 0]
 
     def test_backprop_population_of_32(self, benchmark):
-        benchmark.group = "moons adam batch 32: one run"
-        benchmark.extra_info["replicas"] = 32
+        benchmark.group = f"moons adam batch 32, {EPOCHS} epochs"
         lrs = np.full(32, 1e-3)
-        benchmark.pedantic(
+        history = side_by_side(
+            benchmark,
             lambda: train(NET, Adam(lr=lrs), X, Y, batch_size=32, epochs=EPOCHS, seed=range(32)),
-            rounds=ROUNDS, iterations=1,
+            sklearn_adam, ADAM_PEER, ROUNDS, replicas=32,
         )  # fmt: skip
+        assert (history.train_loss[-1] < history.train_loss[0]).all()
 
     def test_pytorch_eager_loop(self, benchmark):
-        from conftest import require_module
-
         torch = require_module("torch")
         torch.set_num_threads(1)
-        benchmark.group = "moons adam batch 32: one run"
-        benchmark.pedantic(torch_fit, args=(32, 1e-3), rounds=ROUNDS, iterations=1)
+        benchmark.group = f"moons adam batch 32, {EPOCHS} epochs"
+        side_by_side(benchmark, lambda: torch_fit(32, 1e-3), sklearn_adam, ADAM_PEER, ROUNDS)
 
 
 @pytest.mark.usefixtures("one_blas_thread")
-class TestSGDBatchOne:
-    def test_sklearn_mlpclassifier_sgd(self, benchmark):
-        benchmark.group = "moons sgd batch 1: one run"
-        benchmark.extra_info["peer"] = True
-        benchmark.pedantic(
-            sklearn_fit,
-            kwargs={"solver": "sgd", "batch_size": 1, "momentum": 0.0, "learning_rate_init": 1e-3,
-                    "nesterovs_momentum": False, "learning_rate": "constant"},
-            rounds=3, iterations=1,
-        )  # fmt: skip
-
-    def test_backprop_sgd(self, benchmark):
-        benchmark.group = "moons sgd batch 1: one run"
-        benchmark.pedantic(
-            lambda: train(NET, SGD(lr=1e-3), X, Y, batch_size=1, epochs=EPOCHS),
-            rounds=3, iterations=1,
-        )  # fmt: skip
+def test_backprop_sgd_batch_one(benchmark):
+    benchmark.group = f"moons sgd batch 1, {SGD_EPOCHS} epochs"
+    history = side_by_side(
+        benchmark, lambda: train(NET, SGD(lr=1e-3), X, Y, batch_size=1, epochs=SGD_EPOCHS),
+        sklearn_sgd, SGD_PEER, SGD_ROUNDS,
+    )  # fmt: skip
+    assert history.steps[-1] == SGD_EPOCHS * len(X)
 
 
 def gemm_seconds(size: int = 2048, repeats: int = 5) -> float:

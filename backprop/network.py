@@ -44,6 +44,7 @@ EVAL_CHUNK = 1 << 17  # evaluate the loss in row chunks of about this many float
 # (``_first_layer_below_one_unit``); below it the outer product is cheaper. It depends on the
 # batch only, never on K, so a replica computes the same numbers alone as in a population.
 FACTOR_FROM_BATCH = 16
+GRADIENT_CHUNK = 1 << 18  # floats per replica: a larger batch's gradient is taken in row chunks
 MMAP_THRESHOLD = 1 << 28  # bytes: NumPy temporaries up to this size come from glibc's heap
 TRIM_THRESHOLD = 1 << 29  # bytes of free heap glibc keeps instead of returning them
 
@@ -70,11 +71,12 @@ def keep_temporaries_on_the_heap() -> None:
 
 
 class Augmented(list):
-    """The views [V_1, .., V_L] of a (K, P) buffer, and, made once, the views of their parts
-    that every step uses: W_l = V_l[:, :-1], b_l = V_l[:, -1:] and W_l^T."""
+    """The views [V_1, .., V_L] of a (K, P) buffer ``flat``, and, made once, the views of
+    their parts that every step uses: W_l = V_l[:, :-1], b_l = V_l[:, -1:] and W_l^T."""
 
-    def __init__(self, views: list[np.ndarray]) -> None:
+    def __init__(self, views: list[np.ndarray], flat: np.ndarray) -> None:
         super().__init__(views)
+        self.flat = flat
         self.W = [V[:, :-1] for V in views]
         self.b = [V[:, -1:] for V in views]
         self.W_T = [W.swapaxes(-1, -2) for W in self.W]
@@ -146,6 +148,8 @@ class MLP:
         self.shapes = [(self.sizes[i], self.sizes[i + 1]) for i in range(len(self.sizes) - 1)]
         self.n_params = sum(fan_in * fan_out + fan_out for fan_in, fan_out in self.shapes)
         self._ones: dict = {}
+        self._scratch_views: dict = {}
+        self._gradient_rows = max(FACTOR_FROM_BATCH, GRADIENT_CHUNK // max(self.sizes))
         self._delta_is_residual = loss != "half_squared_error" or output == "identity"
         self._loss_needs_yhat = loss == "half_squared_error"  # the cross-entropies take z
 
@@ -219,7 +223,7 @@ class MLP:
             size = (fan_in + 1) * fan_out
             views.append(flat[:, offset : offset + size].reshape(K, fan_in + 1, fan_out))
             offset += size
-        return Augmented(views)
+        return Augmented(views, flat)
 
     @staticmethod
     def with_bias_column(X: np.ndarray) -> np.ndarray:
@@ -252,8 +256,11 @@ class MLP:
 
     # ----------------------------------------------------------------- backward
 
-    def _output_delta(self, z: np.ndarray, yhat: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        """delta_L = dE/dz_L, with E the mean over the n samples of the batch.
+    def _output_delta(
+        self, z: np.ndarray, yhat: np.ndarray, Y: np.ndarray, n: int | None = None
+    ) -> np.ndarray:
+        """delta_L = dE/dz_L, with E the mean over the n samples of the batch (n: the rows of
+        z, or more when z is a chunk of the batch).
 
         sigmoid + binary cross-entropy, softmax + softmax cross-entropy and
         identity + half squared error all give dE/dz = (yhat - y) / n. With the half squared
@@ -262,7 +269,7 @@ class MLP:
             softmax:  delta_j = yhat_j (g_j - sum_i g_i yhat_i)     (the softmax Jacobian)
         """
         g = yhat - Y
-        g *= 1.0 / z.shape[-2]
+        g *= 1.0 / (z.shape[-2] if n is None else n)
         if self._delta_is_residual:
             return g
         if self.output == "sigmoid":
@@ -276,9 +283,11 @@ class MLP:
         acts: list[np.ndarray],
         Y: np.ndarray,
         grads: Augmented,
+        n: int | None = None,
     ) -> None:
-        """Fill grads [dE/dV_1, ...] in place by the chain rule, layer L down to 1."""
-        delta = self._output_delta(z_out, acts[-1], Y)
+        """Fill grads [dE/dV_1, ...] in place by the chain rule, layer L down to 1 (E the
+        mean over n samples, by default the rows of z_out)."""
+        delta = self._output_delta(z_out, acts[-1], Y, n)
         ones = self._ones_row(delta.shape[-2], delta.dtype)
         for l in range(self.n_layers - 1, 0, -1):
             a, W_T = acts[l], weights.W_T[l]
@@ -319,9 +328,35 @@ class MLP:
     def _gradient_into(
         self, weights: Augmented, X1: np.ndarray, Y: np.ndarray, grads: Augmented
     ) -> None:
-        """The training hot path on the augmented views: forward, then backward into grads."""
-        z_out, acts = self._forward(weights, X1)
-        self._backward(weights, z_out, acts, Y, grads)
+        """The training hot path on the augmented views: forward, then backward into grads.
+
+        A batch of more than ``_gradient_rows`` rows (a full batch of a large data set) is
+        taken in chunks of that many rows, whose activations stay in cache and whose
+        gradients are summed: 1.2x faster on n = 50,000 with 256-wide layers, and the memory
+        for activations no longer grows with n. The chunks depend on n and the layer widths
+        only, never on K, so a replica computes the same numbers alone as in a population.
+        """
+        n, rows = X1.shape[-2], self._gradient_rows
+        if n <= rows:
+            z_out, acts = self._forward(weights, X1)
+            self._backward(weights, z_out, acts, Y, grads)
+            return
+        part = self._scratch(grads.flat)
+        for start in range(0, n, rows):
+            chunk = slice(start, start + rows)
+            z_out, acts = self._forward(weights, X1[..., chunk, :])
+            self._backward(weights, z_out, acts, Y[..., chunk, :], part if start else grads, n)
+            if start:
+                grads.flat += part.flat
+
+    def _scratch(self, flat: np.ndarray) -> Augmented:
+        """The augmented views of a scratch buffer shaped like ``flat``, kept for reuse."""
+        key = (flat.shape, flat.dtype)
+        views = self._scratch_views.get(key)
+        if views is None:
+            self._scratch_views.clear()
+            views = self._scratch_views[key] = self.augmented(np.empty_like(flat))
+        return views
 
     def _loss_value(self, weights: Augmented, X1: np.ndarray, Y: np.ndarray):
         """The loss of each replica, (K,). The forward pass runs in chunks of rows that stay

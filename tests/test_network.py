@@ -10,6 +10,7 @@ import pytest
 from backprop import MLP
 from backprop.activations import EXPIT_MAX_SIZE, sigmoid
 from backprop.losses import VALID_PAIRINGS
+from backprop.network import FACTOR_FROM_BATCH
 
 PAIRINGS = [(output, loss) for output, losses in VALID_PAIRINGS.items() for loss in losses]
 
@@ -179,6 +180,22 @@ def test_population_equals_separate_networks(output, loss, per_replica):
         for g_k, g in zip(grads_k, grads, strict=True):
             np.testing.assert_allclose(g_k[0], g[k], rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(net.predict(alone, Xk)[0], net.predict(params, X)[k], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("output", "loss"), PAIRINGS)
+@pytest.mark.parametrize("sizes", [[3, 6, 5, 2], [3, 20, 1]])
+def test_a_batch_taken_in_chunks_has_the_gradient_of_the_whole_batch(sizes, output, loss):
+    # 40 rows in chunks of 16, 16 and 8: the one-unit case takes both first-layer forms
+    net = MLP(sizes, hidden="relu", output=output, loss=loss)
+    X, Y = random_data(np.random.default_rng(3), (40, 3), sizes[-1])
+    params = net.init(seed=[0, 1])
+    _, whole = net.loss_and_grad(params, X, Y)  # one forward and backward over all 40
+    net._gradient_rows = FACTOR_FROM_BATCH
+    flat = net.flatten(params)
+    grads = net.augmented(np.full_like(flat, np.nan))
+    net._gradient_into(net.augmented(flat), net.with_bias_column(X), Y, grads)
+    for g_chunked, g_whole in zip(net.unflatten(grads.flat), whole, strict=True):
+        np.testing.assert_allclose(g_chunked, g_whole, rtol=1e-12, atol=1e-15)
 
 
 def test_shared_X_equals_X_repeated_per_replica():

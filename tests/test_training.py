@@ -97,6 +97,21 @@ def test_population_equals_trials_trained_alone(batch_size, optimizer):
             np.testing.assert_allclose(p_together[k], p_alone[0], rtol=1e-10, atol=1e-13)
 
 
+def test_a_full_batch_in_chunks_trains_each_replica_as_alone():
+    net = MLP([2, 5, 1], hidden="relu", output="sigmoid", loss="binary_cross_entropy")
+    net._gradient_rows = 16  # the 40 samples in chunks of 16, 16 and 8
+    X, Y = moons_like(40)
+    lrs, seeds = np.array([0.01, 0.1, 1.0]), [7, 8, 11]
+    together = train(net, Adam(lr=lrs), X, Y, batch_size=None, epochs=5, seed=seeds)
+    for k, (lr, seed) in enumerate(zip(lrs, seeds, strict=True)):
+        alone = train(net, Adam(lr=lr), X, Y, batch_size=None, epochs=5, seed=seed)
+        np.testing.assert_allclose(together.train_loss[:, k], alone.train_loss[:, 0], rtol=1e-10)
+    # and the chunks give the whole batch's gradient: the same run as without chunks
+    unchunked = MLP([2, 5, 1], hidden="relu", output="sigmoid", loss="binary_cross_entropy")
+    whole = train(unchunked, Adam(lr=lrs), X, Y, batch_size=None, epochs=5, seed=seeds)
+    np.testing.assert_allclose(together.train_loss, whole.train_loss, rtol=1e-10)
+
+
 def test_replicas_shuffle_from_their_own_seeds():
     X, Y = moons_like(40)
     history = train(NET, SGD(lr=0.1), X, Y, batch_size=4, epochs=2, seed=[3, 3, 4])

@@ -80,6 +80,7 @@ class Augmented(list):
         self.W = [V[:, :-1] for V in views]
         self.b = [V[:, -1:] for V in views]
         self.W_T = [W.swapaxes(-1, -2) for W in self.W]
+        self.after_first = list(zip(self.W[1:], self.b[1:], strict=True))  # (W_l, b_l), l >= 2
 
 
 def resolve_seeds(seed: int | Sequence[int], population: int | None) -> list[int]:
@@ -245,7 +246,7 @@ class MLP:
         """
         acts = [X1]
         z = X1 @ weights[0]
-        for W, b in zip(weights.W[1:], weights.b[1:], strict=True):
+        for W, b in weights.after_first:
             a = self._f.forward(z, z)
             acts.append(a)
             z = a @ W

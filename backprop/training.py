@@ -65,9 +65,11 @@ def _batch_size(batch_size: int | None, n: int) -> int:
 class _Shuffler:
     """Each replica's permutation of the training set, drawn from its own seed every epoch.
 
-    X and Y are kept side by side in one array of rows [x, y], so an epoch's shuffle is one
-    ``np.take`` of whole rows (several times faster than fancy indexing); a batch is a view
-    of the shuffled rows.
+    X and Y are kept as the columns of one array, stored transposed: (d + m, n), or
+    (d + m, K n) when every replica has its own data. An epoch's shuffle is then one
+    ``np.take`` along the samples axis (several times faster than fancy indexing), and a
+    batch is a view in which each replica's samples are contiguous, so the elementwise
+    passes of the backward run over contiguous rows (2-4x faster than over strided ones).
     """
 
     def __init__(self, seeds: Sequence[int], X: np.ndarray, Y: np.ndarray, batch: int):
@@ -77,15 +79,17 @@ class _Shuffler:
         if batch < self.n:
             Y = np.broadcast_to(Y, X.shape[:-1] + Y.shape[-1:]) if Y.ndim < X.ndim else Y
             X = np.broadcast_to(X, Y.shape[:-1] + X.shape[-1:]) if X.ndim < Y.ndim else X
-            rows = np.concatenate([X, Y], axis=-1)
-            self.rows = rows.reshape(-1, rows.shape[-1])  # (n, d + m), or (K n, d + m)
-            # replica k's rows start at k n when every replica has its own data
-            self.offsets = np.arange(K)[:, None] * self.n if rows.ndim == 3 else 0
+            columns = np.concatenate([X, Y], axis=-1)
+            columns = columns.reshape(-1, columns.shape[-1])  # (n, d + m), or (K n, d + m)
+            self.columns = np.ascontiguousarray(columns.T)
+            # replica k's samples start at k n when every replica has its own data
+            self.offsets = np.arange(K)[:, None] * self.n if X.ndim == 3 else 0
         self.gather_all = K * self.n * (X.shape[-1] + Y.shape[-1]) <= GATHER_LIMIT
 
     def _take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rows = np.take(self.rows, index + self.offsets, axis=0)
-        return rows[..., : self.d], rows[..., self.d :]
+        """The samples index (K, B) of every replica: X (K, B, d) and Y (K, B, m), views."""
+        taken = np.take(self.columns, index + self.offsets, axis=1)  # (d + m, K, B)
+        return taken[: self.d].transpose(1, 2, 0), taken[self.d :].transpose(1, 2, 0)
 
     def batches(self):
         """Yield (X_b, Y_b) for one epoch: (K, B, d) and (K, B, m), or the shared full set."""

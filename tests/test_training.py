@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+import backprop.training as training
 from backprop import MLP, train
 from backprop.optimizers import SGD, Adam
 from backprop.schedules import Exponential, StepDecay
@@ -110,6 +111,22 @@ def test_a_full_batch_in_chunks_trains_each_replica_as_alone():
     unchunked = MLP([2, 5, 1], hidden="relu", output="sigmoid", loss="binary_cross_entropy")
     whole = train(unchunked, Adam(lr=lrs), X, Y, batch_size=None, epochs=5, seed=seeds)
     np.testing.assert_allclose(together.train_loss, whole.train_loss, rtol=1e-10)
+
+
+@pytest.mark.parametrize("whole_epoch", [True, False], ids=["epoch_gathered", "batch_gathered"])
+@pytest.mark.parametrize("per_replica", [False, True], ids=["shared", "per_replica"])
+def test_each_replica_follows_the_loop_written_out(per_replica, whole_epoch, monkeypatch):
+    # the shuffle gathers a whole epoch at once, or (above GATHER_LIMIT) batch by batch
+    if not whole_epoch:
+        monkeypatch.setattr(training, "GATHER_LIMIT", 0)
+    data = [moons_like(40, seed=k if per_replica else 0) for k in range(2)]
+    X = np.stack([x for x, _ in data]) if per_replica else data[0][0]
+    Y = np.stack([y for _, y in data]) if per_replica else data[0][1]
+    history = train(NET, SGD(lr=0.3), X, Y, batch_size=16, epochs=3, seed=[4, 9])
+    for k, (seed, (X_k, Y_k)) in enumerate(zip([4, 9], data, strict=True)):
+        expected = manual_sgd(NET, X_k, Y_k, seed=seed, lr=0.3, batch=16, epochs=3)
+        for got, want in zip(history.params, expected, strict=True):
+            np.testing.assert_allclose(got[k], want[0], rtol=1e-12, atol=1e-14)
 
 
 def test_replicas_shuffle_from_their_own_seeds():

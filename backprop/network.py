@@ -50,6 +50,16 @@ TRIM_THRESHOLD = 1 << 29  # bytes of free heap glibc keeps instead of returning 
 
 
 @functools.cache
+def _libc():
+    """glibc, or None elsewhere."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+@functools.cache
 def keep_temporaries_on_the_heap() -> None:
     """Raise glibc's mmap and trim thresholds (once per process).
 
@@ -59,15 +69,23 @@ def keep_temporaries_on_the_heap() -> None:
     a 2-32-1 network with K = 32; a 100 MB temporary of a full-batch step costs 3x its
     arithmetic). With the thresholds raised, freed temporaries up to MMAP_THRESHOLD are
     reused from the heap, and the heap keeps up to TRIM_THRESHOLD of free memory instead of
-    returning it to the system. Elsewhere than glibc this does nothing.
+    returning it to the system; ``train`` hands that back when it ends
+    (``release_free_heap``). Elsewhere than glibc this does nothing.
     """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    libc = _libc()
+    if libc is not None:
         M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
         libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
         libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-    except (OSError, AttributeError):
-        pass
+
+
+def release_free_heap() -> None:
+    """Return the heap's free memory to the system (glibc's malloc_trim; 20 us after a small
+    run). ``train`` calls it at its end, so a process keeps the freed temporaries of a run
+    only while the run lasts."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 class Augmented(list):

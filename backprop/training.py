@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backprop.network import MLP, resolve_seeds
+from backprop.network import MLP, release_free_heap, resolve_seeds
 
 DIVERGENCE_FACTOR = 1e3  # a loss above this multiple of the starting loss has diverged
 SHUFFLE_STREAM = 1  # the shuffling RNG of replica k is default_rng([seed_k, SHUFFLE_STREAM])
@@ -162,9 +162,12 @@ def train(
         )
     n = X.shape[-2]
     batch = _batch_size(batch_size, n)
-    return _Loop(net, optimizer, flat, X, Y, X_val, Y_val, seeds, batch).run(
-        epochs, schedule, target_loss
-    )
+    try:
+        return _Loop(net, optimizer, flat, X, Y, X_val, Y_val, seeds, batch).run(
+            epochs, schedule, target_loss
+        )
+    finally:
+        release_free_heap()  # the run's freed temporaries go back to the system
 
 
 class _Loop:

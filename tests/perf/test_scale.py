@@ -15,8 +15,7 @@ and keeps it in the benchmark's extra_info.
 
 from __future__ import annotations
 
-import os
-import resource
+import re
 import sqlite3
 import subprocess
 import sys
@@ -56,16 +55,25 @@ def grid_suite(folder: Path, copies: int) -> tuple[Path, int]:
     return path, len(BUILTIN_METHODS) * len(datasets) * len(LRS) * SEEDS
 
 
+def peak_mib() -> float:
+    """This process's own peak RSS in MiB (VmHWM). Not ru_maxrss: Linux counts in a child's
+    ru_maxrss the RSS its parent had when it forked, here the whole pytest process."""
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+
 def run_runner(path: Path, out: Path, **options) -> tuple[float, float]:
     """``bench.run(path, out=out, **options)`` in a process of its own: (its wall seconds,
-    its peak RSS in MiB, which with --jobs also counts the loky workers it reaped)."""
+    its own peak RSS in MiB; loky workers, with --jobs, are processes of their own)."""
     options = {"out": str(out), "progress": False, **options}
-    code = f"import bench; bench.run({str(path)!r}, **{options!r})"
+    code = (
+        f"import bench, re; bench.run({str(path)!r}, **{options!r}); "
+        "print(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1))"
+    )
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-c", code])
-    _, status, usage = os.wait4(process.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return time.perf_counter() - start, int(done.stdout.split()[-1]) / 1024
 
 
 def stored(out: Path) -> tuple[int, float, float]:
@@ -88,7 +96,7 @@ def run_grid(folder: Path, copies: int, where: str) -> dict:
     row = {"grid": f"{trials:,} trials", "where": where}
     if where == "loky":
         seconds, runner_mib = run_runner(path, out, jobs=2)
-        workers = "(in the runner's figure)"
+        workers = "(not measured)"
     else:
         distributed = require_module("distributed")
         with (
@@ -97,8 +105,8 @@ def run_grid(folder: Path, copies: int, where: str) -> dict:
             distributed.Client(cluster, set_as_default=False) as client,
         ):  # fmt: skip
             seconds, runner_mib = run_runner(path, out, cluster=cluster.scheduler_address)
-            peaks = client.run(resource.getrusage, resource.RUSAGE_SELF).values()
-        workers = ", ".join(f"{usage.ru_maxrss / 1024:.0f}" for usage in peaks)
+            peaks = client.run(peak_mib).values()
+        workers = ", ".join(f"{mib:.0f}" for mib in peaks)
     count, training, store_mib = stored(out)
     assert count == trials
     return row | {

@@ -167,7 +167,6 @@ class MLP:
         self.shapes = [(self.sizes[i], self.sizes[i + 1]) for i in range(len(self.sizes) - 1)]
         self.n_params = sum(fan_in * fan_out + fan_out for fan_in, fan_out in self.shapes)
         self._ones: dict = {}
-        self._scratch_views: dict = {}
         self._gradient_rows = max(FACTOR_FROM_BATCH, GRADIENT_CHUNK // max(self.sizes))
         self._delta_is_residual = loss != "half_squared_error" or output == "identity"
         self._loss_needs_yhat = loss == "half_squared_error"  # the cross-entropies take z
@@ -361,22 +360,13 @@ class MLP:
             z_out, acts = self._forward(weights, X1)
             self._backward(weights, z_out, acts, Y, grads)
             return
-        part = self._scratch(grads.flat)
+        part = self.augmented(np.empty_like(grads.flat))  # per call: safe across threads
         for start in range(0, n, rows):
             chunk = slice(start, start + rows)
             z_out, acts = self._forward(weights, X1[..., chunk, :])
             self._backward(weights, z_out, acts, Y[..., chunk, :], part if start else grads, n)
             if start:
                 grads.flat += part.flat
-
-    def _scratch(self, flat: np.ndarray) -> Augmented:
-        """The augmented views of a scratch buffer shaped like ``flat``, kept for reuse."""
-        key = (flat.shape, flat.dtype)
-        views = self._scratch_views.get(key)
-        if views is None:
-            self._scratch_views.clear()
-            views = self._scratch_views[key] = self.augmented(np.empty_like(flat))
-        return views
 
     def _loss_value(self, weights: Augmented, X1: np.ndarray, Y: np.ndarray):
         """The loss of each replica, (K,). The forward pass runs in chunks of rows that stay

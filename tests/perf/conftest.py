@@ -81,4 +81,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             for key in ("gemm_ratio", "peak_mib"):
                 if key in info:
                     line += f"   {key}={info[key]:.2f}"
+            if "target" in info:
+                line += f"   (target {info['target']})"
             write(line)

@@ -157,10 +157,7 @@ class Optimizer:
             if shaped is not None:
                 c = shaped.get(p.ndim)
                 if c is None:
-                    shape = (-1,) + (1,) * (p.ndim - 1)
-                    c = shaped[p.ndim] = [
-                        x.reshape(shape) if type(x) is np.ndarray else x for x in coefficients
-                    ]
+                    c = shaped[p.ndim] = [_per_replica(x, p.ndim) for x in coefficients]
             self._update(p, g, *slot, c)
 
     def _set(self, **hyperparameters) -> None:

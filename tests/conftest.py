@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +38,11 @@ def require_executable(*names: str) -> str:
             return path
     missing_optional(f"executable {' or '.join(names)!r}")
     return ""
+
+
+def proc_status_mib(field: str) -> float:
+    """A memory figure of this process from /proc/self/status in MiB: "VmRSS" (resident now)
+    or "VmHWM" (its own peak; unlike ru_maxrss, not counting the RSS its parent had when it
+    forked)."""
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) / 1024

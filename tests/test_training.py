@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import proc_status_mib
 
 import backprop.training as training
 from backprop import MLP, train
@@ -131,11 +131,6 @@ def test_each_replica_follows_the_loop_written_out(per_replica, whole_epoch, mon
             np.testing.assert_allclose(got[k], want[0], rtol=1e-12, atol=1e-14)
 
 
-def resident_mib() -> float:
-    status = Path("/proc/self/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
-
-
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/self/status")
 def test_a_run_hands_its_freed_temporaries_back_to_the_system():
     # glibc keeps up to 512 MiB of freed temporaries for reuse while a run lasts; a full batch
@@ -143,9 +138,9 @@ def test_a_run_hands_its_freed_temporaries_back_to_the_system():
     net = MLP([8, 256, 256, 1], hidden="relu", output="sigmoid", loss="binary_cross_entropy")
     X = np.random.default_rng(0).normal(size=(20_000, 8))
     Y = (X[:, :1] > 0).astype(float)
-    before = resident_mib()
+    before = proc_status_mib("VmRSS")
     train(net, SGD(lr=0.1), X, Y, batch_size=None, epochs=1)
-    assert resident_mib() - before < 40
+    assert proc_status_mib("VmRSS") - before < 40
 
 
 def test_replicas_shuffle_from_their_own_seeds():

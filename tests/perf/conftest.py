@@ -25,6 +25,7 @@ _spec = importlib.util.spec_from_file_location(
 _shared = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_shared)
 require_module, require_executable = _shared.require_module, _shared.require_executable
+proc_status_mib = _shared.proc_status_mib
 
 
 @pytest.fixture

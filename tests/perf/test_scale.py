@@ -15,7 +15,6 @@ and keeps it in the benchmark's extra_info.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from conftest import require_module
+from conftest import proc_status_mib, require_module
 from sklearn.datasets import make_moons
 
 from backprop import MLP, train
@@ -55,16 +54,10 @@ def grid_suite(folder: Path, copies: int) -> tuple[Path, int]:
     return path, len(BUILTIN_METHODS) * len(datasets) * len(LRS) * SEEDS
 
 
-def peak_mib() -> float:
-    """This process's own peak RSS in MiB (VmHWM). Not ru_maxrss: Linux counts in a child's
-    ru_maxrss the RSS its parent had when it forked, here the whole pytest process."""
-    status = Path("/proc/self/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
-
-
 def run_runner(path: Path, out: Path, **options) -> tuple[float, float]:
     """``bench.run(path, out=out, **options)`` in a process of its own: (its wall seconds,
-    its own peak RSS in MiB; loky workers, with --jobs, are processes of their own)."""
+    its own peak RSS in MiB, VmHWM as in ``proc_status_mib``, read inside the child; loky
+    workers, with --jobs, are processes of their own)."""
     options = {"out": str(out), "progress": False, **options}
     code = (
         f"import bench, re; bench.run({str(path)!r}, **{options!r}); "
@@ -105,7 +98,7 @@ def run_grid(folder: Path, copies: int, where: str) -> dict:
             distributed.Client(cluster, set_as_default=False) as client,
         ):  # fmt: skip
             seconds, runner_mib = run_runner(path, out, cluster=cluster.scheduler_address)
-            peaks = client.run(peak_mib).values()
+            peaks = client.run(proc_status_mib, "VmHWM").values()
         workers = ", ".join(f"{mib:.0f}" for mib in peaks)
     count, training, store_mib = stored(out)
     assert count == trials

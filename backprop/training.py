@@ -36,6 +36,11 @@ class History:
     diverged_epoch: (K,) first row whose loss was non-finite or > 1e3 x row 0, else -1.
     params: the trained parameters [W1, b1, ...]; a diverged replica keeps the parameters
     it had at the end of the epoch before it diverged.
+    best_epoch: (K,) int, the row (0..E) of the lowest finite validation loss before any
+    divergence (ties: the earliest row); 0 for a replica with no such row (e.g. NaN data).
+    best_params: the parameters at ``best_epoch`` (early stopping's model), laid out as
+    ``params`` in a buffer of their own; a replica with no finite row keeps its initial
+    parameters. Both are None without validation data.
     """
 
     train_loss: np.ndarray
@@ -45,6 +50,8 @@ class History:
     seconds: np.ndarray
     diverged_epoch: np.ndarray
     params: list[np.ndarray]
+    best_epoch: np.ndarray | None = None
+    best_params: list[np.ndarray] | None = None
 
     @property
     def epochs(self) -> int:
@@ -131,14 +138,16 @@ def train(
         batch_size: None (or >= n) for batch GD, 1 for SGD, else mini-batches.
         epochs: E >= 0. seed, population: as for ``MLP.init``: an int seed with
             ``population`` replicas (default 1), or a sequence of K seeds.
-        X_val, Y_val: optional validation data, evaluated after every epoch.
+        X_val, Y_val: optional validation data, evaluated after every epoch; the parameters
+            of each replica's lowest finite validation loss are kept as ``best_params``.
         schedule: ``schedule(epoch) -> factor``, epoch counted from 0; the optimizer's
             ``lr`` is set to base lr x factor before each epoch and restored afterwards.
         target_loss: stop early once every replica's training loss is <= this or diverged.
         params: start from these parameters (copied) instead of ``net.init(seed)``.
 
     Returns:
-        a ``History``.
+        a ``History``; ``best_epoch`` and ``best_params`` are over the rows trained (up to
+        an early stop) and before a replica's ``diverged_epoch`` (row 0 if that is 0).
     """
     seeds = resolve_seeds(seed, population)
     if params is None:
@@ -217,10 +226,13 @@ class _Loop:
         diverged_epoch = np.full(K, -1)
         base_lr = getattr(self.optimizer, "lr", None)
         last_good = self.flat.copy()
+        best_epoch = np.zeros(K, dtype=int) if has_val else None
+        best_flat = self.flat.copy() if has_val else None  # (K, P) at each replica's best row
         with np.errstate(all="ignore"):
             train_loss[0] = self._evaluate(self.X, self.Y)
             if has_val:
                 val_loss[0] = self._evaluate(self.X_val, self.Y_val)
+                best_loss = np.where(np.isfinite(val_loss[0]), val_loss[0], np.inf)  # (K,)
             limit = np.where(train_loss[0] > 0, DIVERGENCE_FACTOR * train_loss[0], np.inf)
             done_at = epochs
             for e in range(epochs + 1):
@@ -236,7 +248,12 @@ class _Loop:
                     self.flat[new] = last_good[new]
                     train_loss[e, new] = np.nan
                 if has_val and e > 0:
+                    # a frozen replica's val loss is NaN, its diverged row included
                     val_loss[e] = self._evaluate(self.X_val, self.Y_val)
+                    better = val_loss[e] < best_loss  # NaN compares False; ties keep the first
+                    best_loss[better] = val_loss[e, better]
+                    best_epoch[better] = e
+                    np.copyto(best_flat, self.flat, where=better[:, None])
                 last_good[...] = self.flat
                 reached = target_loss is not None and np.all(
                     self.frozen | (train_loss[e] <= target_loss)
@@ -256,4 +273,6 @@ class _Loop:
             seconds=seconds[rows],
             diverged_epoch=diverged_epoch,
             params=self.params,
+            best_epoch=best_epoch,
+            best_params=self.net.unflatten(best_flat) if has_val else None,
         )

@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the built-in datasets, methods and suites."""
     from bench.datasets import BUILTIN_DATASETS
+    from bench.protocol import planned_trials
     from bench.suite import BUILTIN_METHODS, builtin_suite_names, load_suite
 
     print("datasets:")
@@ -125,10 +126,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("suites:")
     for name in builtin_suite_names():
         suite = load_suite(name)
-        trials = sum(len(p.trials) for p in suite.populations())
         print(
-            f"  {name:<15} {len(suite.methods)} methods x {len(suite.datasets)} datasets x "
-            f"{len(suite.seeds)} seeds, {suite.epochs} epochs: {trials} trials"
+            f"  {name:<15} {len(suite.methods)} methods x {len(suite.datasets)} datasets, "
+            f"{len(suite.tuning_seeds)} tuning + {len(suite.seeds)} evaluation seeds, "
+            f"{suite.epochs} epochs: {planned_trials(suite)} trials before grid extensions"
         )
     return 0
 

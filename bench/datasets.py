@@ -41,6 +41,16 @@ DEFAULT_LOSS = {
 }
 VALIDATION_FRACTION = 0.2
 TEST_FRACTION = 0.2
+SPLIT_RULE = (
+    "60/20/20 train/validation/test, stratified by class for classification, deterministic from "
+    "the dataset's seed; features standardised with the training split's mean and std only"
+)
+TARGET_RULE = {
+    "binary": "a 0/1 column; output sigmoid, loss binary_cross_entropy unless overridden",
+    "multiclass": "one-hot rows; output softmax, loss softmax_cross_entropy unless overridden",
+    "regression": "standardised with the training split's mean and std; output identity, "
+    "loss half_squared_error",
+}
 
 
 class DatasetError(ValueError):

@@ -1,16 +1,22 @@
-"""Run a suite's populations locally (joblib, loky processes) or on a Dask cluster, and commit
-each to the store.
+"""Run a suite's protocol locally (loky processes) or on a Dask cluster, and commit each
+population to the store.
 
-A population is one method x dataset with all its lr x seed trials, trained together on the
-population axis by one ``train`` call. Populations already in the store are skipped, so a
-killed run resumes where it stopped; ``force`` retrains them. Every finished population is
-committed in one transaction as soon as it arrives, so the runner holds one result at a time
-however large the grid. Each worker uses one BLAS thread, and the in-process path (jobs = 1)
-does the same, so results do not depend on ``jobs`` or on where they were trained. One run at
-a time writes into a results folder: it holds DIR/.lock for its duration.
+The protocol (``bench.protocol``) decides which populations run: per method x dataset a
+chain of tuning populations, grid extensions and an evaluation. A population is trained by
+one ``train`` call on the population axis. The next population of a chain is submitted as
+soon as the result it depends on arrives (loky's reusable executor locally, Dask's
+``as_completed.add`` on a cluster), never after the whole grid, and the longest chains start
+first. Populations already in the store are read back instead of trained, so a killed run
+resumes where it stopped, across phases; ``force`` retrains them. Evaluation trials are
+stored per configuration and seed, so raising ``seeds`` trains only the new seeds. Every
+finished population is committed in one transaction as soon as it arrives. Each worker uses
+one BLAS thread, and the in-process path (jobs = 1) does the same, so results do not depend
+on ``jobs`` or on where they were trained. One run at a time writes into a results folder:
+it holds DIR/.lock for its duration.
 
-Time axis: a population's cumulative training seconds divided by its size K, so that each
-trial is charged its share of the batched computation.
+Time: a trial's seconds are what it costs alone. The worker of an evaluation population
+times a fresh K = 1 copy of its first trial (``calibrate``) and a trial's seconds axis is
+epochs x that cost per epoch; a K = 1 population uses its own time.
 """
 
 from __future__ import annotations
@@ -22,20 +28,21 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from backprop import MLP, train
 from bench import metrics
 from bench.datasets import Dataset, load_dataset
+from bench.protocol import Chain, chains, describe, hyperparameters_json, planned_trials
 from bench.store import STORE_NAME, PopulationResult, Store, hold_folder
 from bench.suite import DatasetSpec, Population, Suite, jsonable, load_suite
 from bench.tables import Results, load
@@ -43,7 +50,14 @@ from bench.tables import Results, load
 if TYPE_CHECKING:
     import distributed
 
-TIME_AXIS = "the population's cumulative training seconds divided by its size K"
+TIME_AXIS = (
+    "what one trial costs alone: epochs x the seconds per epoch of a fresh K = 1 copy of the "
+    "population's first trial, timed by its worker (shuffle, forward, backward and step; no "
+    "evaluation; the median of 3 rounds of at least one epoch and 0.2 s / 3 each); a "
+    "calibrated estimate"
+)
+CALIBRATION_SECONDS = 0.2  # the least time the three calibration rounds take together
+CALIBRATION_ROUNDS = 3
 CONNECT_TIMEOUT = 10.0  # seconds for a Dask scheduler to answer, and for its first worker
 INSTALL_DASK = "pip install 'backprop-bench[distributed]'"
 _datasets: dict[str, Dataset] = {}  # per process: each dataset is built once per worker
@@ -70,78 +84,157 @@ def dataset_for(spec: DatasetSpec) -> Dataset:
 
 
 def train_population(population: Population) -> PopulationResult:
-    """Train every (lr, seed) trial of ``population`` in one ``train`` call, with one BLAS thread.
+    """Train every trial of ``population`` in one ``train`` call, with one BLAS thread.
 
-    The K trials share the network and the data; trial k has lr_k and seed_k. After the
-    epochs, the test loss and metric are computed from the final parameters; a diverged
-    trial (a loss that became non-finite or > 1e3 x its start) gets NaN for both.
+    Trial k has lr_k, the searched arguments and seed_k. The early-stopped model (the epoch
+    of the lowest validation loss before any divergence) gives test_loss and test_metric;
+    the final one gives final_test_loss and final_test_metric, NaN where the trial diverged.
+    An evaluation population also calibrates its seconds (``calibrate``).
     """
     with threadpool_limits(limits=1):
         data = dataset_for(population.dataset)
-        net = MLP(
-            [data.n_features, *population.hidden, data.n_outputs],
-            hidden=population.activation,
-            output=data.output,
-            loss=data.loss,
-        )
-        lrs = np.array([lr for lr, _ in population.trials], dtype=float)
-        seeds = np.array([seed for _, seed in population.trials])
-        optimizer = population.method.make_optimizer(lr=lrs)
+        net = network_for(population, data)
+        lrs = np.array([lr for lr, _, _ in population.trials], dtype=float)
+        seeds = [seed for _, _, seed in population.trials]
+        optimizer = population.method.population_optimizer(population.trials)
         with np.errstate(all="ignore"):
             history = train(
                 net, optimizer, data.X_train, data.Y_train,
                 batch_size=population.method.batch_size, epochs=population.epochs,
-                seed=seeds.tolist(), X_val=data.X_val, Y_val=data.Y_val,
+                seed=seeds, X_val=data.X_val, Y_val=data.Y_val,
             )  # fmt: skip
-            test_loss = net.loss_value(history.params, data.X_test, data.Y_test)
-            yhat = net.predict(history.params, data.X_test)
-            test_metric = metrics.test_metric(data.task, yhat, data.Y_test)
+            best = evaluate(net, history.best_params, data)
+            final = evaluate(net, history.params, data)
+            calibration, axis = None, np.full(len(history.samples), np.nan)
+            if population.phase == "eval":
+                calibration = (
+                    float(history.seconds[-1] / history.epochs)
+                    if len(seeds) == 1 and history.epochs
+                    else calibrate(population, data)
+                )
+                axis = history.seconds if len(seeds) == 1 else np.arange(len(axis)) * calibration
     diverged = history.diverged_epoch >= 0
-    test_loss[diverged] = np.nan
-    test_metric[diverged] = np.nan
+    for values in final:
+        values[diverged] = np.nan
+    rows = np.arange(len(seeds))
     return PopulationResult(
         key=population.key(),
+        phase=population.phase,
+        config=population.config(),
         method=population.method.name,
         dataset=population.dataset.name,
         task=data.task,
         spec=population.spec(),
         lrs=lrs,
-        seeds=seeds,
+        hyperparameters=[hyperparameters_json(h) for _, h, _ in population.trials],
+        seeds=np.array(seeds),
         train_loss=history.train_loss,
         val_loss=history.val_loss,
         samples=history.samples.astype(float),
         steps=history.steps.astype(float),
-        seconds=history.seconds / len(lrs),
+        seconds=np.asarray(axis, dtype=float),
         wall_seconds=float(history.seconds[-1]),
+        calibration=calibration,
+        cpu=cpu_model(),
         diverged_epoch=history.diverged_epoch,
-        final_test_loss=test_loss,
-        test_metric=test_metric,
+        best_epoch=history.best_epoch,
+        best_val_loss=history.val_loss[history.best_epoch, rows],
+        test_loss=best[0],
+        test_metric=best[1],
+        final_test_loss=final[0],
+        final_test_metric=final[1],
         params=net.flatten(history.params),
+        best_params=net.flatten(history.best_params) if population.phase == "eval" else None,
     )
+
+
+def network_for(population: Population, data: Dataset) -> MLP:
+    """The network every trial of ``population`` trains."""
+    return MLP(
+        [data.n_features, *population.hidden, data.n_outputs],
+        hidden=population.activation,
+        output=data.output,
+        loss=data.loss,
+    )
+
+
+def evaluate(net: MLP, params: list[np.ndarray], data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(test loss, test metric), (K,) each, of every replica of ``params``."""
+    loss = net.loss_value(params, data.X_test, data.Y_test)
+    metric = metrics.test_metric(data.task, net.predict(params, data.X_test), data.Y_test)
+    return loss, metric
+
+
+def calibrate(population: Population, data: Dataset) -> float:
+    """Seconds per epoch of the population's first trial alone: a fresh K = 1 copy.
+
+    One epoch of warm-up, then CALIBRATION_ROUNDS rounds of whole epochs, each of at least
+    one epoch and CALIBRATION_SECONDS / CALIBRATION_ROUNDS seconds, timed by ``train`` (its
+    seconds cover shuffle, forward, backward and step, not the evaluations); the median
+    round's seconds per epoch.
+    """
+    net, trial = network_for(population, data), population.trials[:1]
+    per_epoch, epochs = [], 1
+
+    def timed(epochs: int) -> float:
+        optimizer = population.method.population_optimizer(trial)
+        history = train(
+            net, optimizer, data.X_train, data.Y_train, batch_size=population.method.batch_size,
+            epochs=epochs, seed=[trial[0][2]],
+        )  # fmt: skip
+        return float(history.seconds[-1])
+
+    first = timed(1)  # warm-up: caches, the heap, lazy imports
+    least = CALIBRATION_SECONDS / CALIBRATION_ROUNDS
+    epochs = max(1, math.ceil(least / first)) if first > 0 else 1
+    for _ in range(CALIBRATION_ROUNDS):
+        per_epoch.append(timed(epochs) / epochs)
+    return float(np.median(per_epoch))
 
 
 # ------------------------------------------------------------------------------ executors
 
 
-def longest_first(populations: Sequence[Population]) -> list[Population]:
-    """Populations by decreasing expected cost: smaller batches take more steps per epoch.
+class Backend:
+    """Where populations train: ``submit`` one, ``next_result`` waits for any to finish."""
 
-    Starting the slowest first (SGD, batch 1) keeps the workers busy to the end.
-    """
-    return sorted(populations, key=lambda p: p.method.batch_size or math.inf)
+    def submit(self, population: Population) -> None:
+        raise NotImplementedError
+
+    def next_result(self) -> PopulationResult:
+        raise NotImplementedError
 
 
-def run_locally(populations: Sequence[Population], jobs: int) -> Iterator[PopulationResult]:
-    """Each population's result as soon as it is done: in-process for jobs = 1, else loky."""
-    populations = longest_first(populations)
-    if jobs == 1 or len(populations) <= 1:
-        for population in populations:
-            yield train_population(population)
-        return
-    parallel = Parallel(
-        n_jobs=min(jobs, len(populations)), backend="loky", return_as="generator_unordered"
-    )
-    yield from parallel(delayed(train_population)(p) for p in populations)
+class InProcess(Backend):
+    """jobs = 1: each population trains in this process when its result is asked for."""
+
+    def __init__(self) -> None:
+        self.queue: list[Population] = []
+
+    def submit(self, population: Population) -> None:
+        self.queue.append(population)
+
+    def next_result(self) -> PopulationResult:
+        return train_population(self.queue.pop(0))
+
+
+class Loky(Backend):
+    """Worker processes of loky's reusable executor, which takes new tasks while it runs."""
+
+    def __init__(self, jobs: int) -> None:
+        from joblib.externals.loky import get_reusable_executor
+
+        self.executor = get_reusable_executor(max_workers=jobs, reuse=True)
+        self.pending: set = set()
+
+    def submit(self, population: Population) -> None:
+        self.pending.add(self.executor.submit(train_population, population))
+
+    def next_result(self) -> PopulationResult:
+        done, self.pending = wait(self.pending, return_when=FIRST_COMPLETED)
+        future = done.pop()
+        self.pending |= done
+        return future.result()
 
 
 def check_cluster(cluster: str) -> str:
@@ -199,32 +292,38 @@ def dask_client(cluster: str, jobs: int) -> Iterator[distributed.Client]:
         yield client
 
 
-def run_on_dask(
-    populations: Sequence[Population], client: distributed.Client
-) -> Iterator[PopulationResult]:
-    """Each population's result as soon as a worker of ``client``'s cluster has trained it.
+class OnDask(Backend):
+    """The workers of a Dask cluster; a worker that dies takes its populations with it and
+    the scheduler runs them again on another. A population that every worker it was given
+    to died on (the scheduler's allowed-failures) is a ClusterError."""
 
-    Every population is submitted at once, slowest first, under its own key; a worker that
-    dies takes its populations with it and the scheduler runs them again on another. A
-    result is released on the cluster as soon as it has been received. A population that
-    every worker it was given to died on (the scheduler's allowed-failures) is a ClusterError.
-    """
-    from distributed import KilledWorker, as_completed
+    def __init__(self, client: distributed.Client) -> None:
+        from distributed import as_completed
 
-    keys = {f"population-{p.key()}": p for p in longest_first(populations)}
-    submitted = (client.submit(train_population, p, key=k, pure=False) for k, p in keys.items())
-    for future in as_completed(submitted, loop=client.loop):
+        self.client = client
+        self.completed = as_completed([], loop=client.loop)
+        self.populations: dict[str, Population] = {}
+
+    def submit(self, population: Population) -> None:
+        key = f"population-{population.key()}"
+        self.populations[key] = population
+        self.completed.add(self.client.submit(train_population, population, key=key, pure=False))
+
+    def next_result(self) -> PopulationResult:
+        from distributed import KilledWorker
+
+        future = next(self.completed)
         try:
             result = future.result()
         except KilledWorker as err:
-            population = keys[future.key]
+            population = self.populations[future.key]
             raise ClusterError(
                 f"{population.method.name} on {population.dataset.name}: every Dask worker "
                 f"that trained it died ({err}). Out of memory? The populations finished so far "
                 "are stored; rerun to resume"
             ) from None
         future.release()
-        yield result
+        return result
 
 
 # ------------------------------------------------------------------------------ progress
@@ -247,15 +346,23 @@ class Progress:
         if self.enabled:
             print(message, file=self.stream, flush=True)
 
+    def grow(self, trials: int) -> None:
+        """More trials to train than planned (a grid extension), or fewer (already stored)."""
+        self.total += trials
+        if self.bar is not None:
+            self.bar.total = self.total
+            self.bar.refresh()
+
     def update(self, result: PopulationResult) -> None:
         """Count a finished population's trials."""
         self.done += result.size
+        phase = "tuning" if result.phase == "tune" else "evaluation"
         if self.bar is not None:
             self.bar.set_postfix_str(f"{result.method} on {result.dataset}", refresh=False)
             self.bar.update(result.size)
         else:
             self.note(
-                f"{result.method} on {result.dataset}: {result.size} trials in "
+                f"{result.method} on {result.dataset}, {phase}: {result.size} trials in "
                 f"{result.wall_seconds:.3g} s ({self.done}/{self.total} trials done)"
             )
 
@@ -319,27 +426,16 @@ def provenance(started_at: str, jobs: int, cluster: str | None = None) -> dict:
     }
 
 
-def suite_record(suite: Suite, populations: Iterable[Population]) -> dict:
-    """The suite as stored in meta: its protocol, specs and the keys of its populations."""
+def suite_record(suite: Suite, populations: Iterable[dict]) -> dict:
+    """The suite as stored in meta: its settings, protocol and the populations it used
+    (key, phase, method, dataset, trials)."""
     return jsonable(
         {
             "name": suite.name,
             "source": suite.source,
-            "epochs": suite.epochs,
-            "seeds": suite.seeds,
-            "model": {"hidden": suite.hidden, "activation": suite.activation},
-            "methods": {m.name: asdict(m) for m in suite.methods},
-            "datasets": {d.name: asdict(d) for d in suite.datasets},
-            "protocol": suite.protocol(),
-            "populations": [
-                {
-                    "key": p.key(),
-                    "method": p.method.name,
-                    "dataset": p.dataset.name,
-                    "trials": len(p.trials),
-                }
-                for p in populations
-            ],
+            **suite.settings(),
+            "protocol": describe(suite),
+            "populations": list(populations),
         }
     )
 
@@ -356,6 +452,76 @@ def check_jobs(jobs: int | None) -> int:
     return jobs
 
 
+class Driver:
+    """Runs the chains of a suite through a backend, reading stored populations back."""
+
+    def __init__(self, suite: Suite, store: Store, backend: Backend, force: bool, report) -> None:
+        self.suite, self.store, self.backend = suite, store, backend
+        self.force, self.report = force, report
+        self.stored = set() if force else store.finished_keys()
+        self.used: list[dict] = []  # every population of the suite, in the order it finished
+        self.submitted: dict[str, tuple[Chain, Population]] = {}
+        self.trained = self.reused = 0
+
+    def record(self, key: str, population: Population, trials: int) -> None:
+        """Note that the suite uses ``trials`` of the stored population ``key``."""
+        self.used.append(
+            {"key": key, "phase": population.phase, "method": population.method.name,
+             "dataset": population.dataset.name, "trials": trials}
+        )  # fmt: skip
+
+    def place(self, chain: Chain, population: Population | None) -> None:
+        """Submit ``population``, or read it back when stored, and so on along the chain."""
+        while population is not None:
+            if population.phase == "eval":
+                population = self._unstored_seeds(population)
+                if population is None:
+                    return
+            key = population.key()
+            if key not in self.stored:
+                self.submitted[key] = (chain, population)
+                self.backend.submit(population)
+                return
+            self.reused += 1
+            self.report.grow(-len(population.trials))
+            self.record(key, population, len(population.trials))
+            population = chain.receive(self.store.outcomes(key))
+
+    def _unstored_seeds(self, population: Population) -> Population | None:
+        """The evaluation trials whose seeds are not stored yet (None: every seed is)."""
+        if self.force:
+            return population
+        stored = self.store.seeds_of_config(population.config())
+        for key in dict.fromkeys(stored[s] for s in self.suite.seeds if s in stored):
+            trials = sum(1 for s in self.suite.seeds if stored.get(s) == key)
+            self.record(key, population, trials)
+        missing = [t for t in population.trials if t[2] not in stored]
+        self.report.grow(len(missing) - len(population.trials))
+        if not missing:
+            self.reused += 1
+            return None
+        return replace(population, trials=tuple(missing))
+
+    def run(self) -> None:
+        """Every chain to its end; each result committed as it arrives."""
+        every = chains(self.suite)
+        for chain in every:
+            self.place(chain, chain.start())
+        while self.submitted:
+            result = self.backend.next_result()
+            chain, population = self.submitted.pop(result.key)
+            self.store.save(result)
+            self.trained += 1
+            self.report.update(result)
+            self.record(result.key, population, result.size)
+            self.store.set_meta(suite=suite_record(self.suite, self.used))
+            if result.phase == "tune":
+                following = chain.receive(result.outcomes())
+                if following is not None and following.phase == "tune":
+                    self.report.grow(len(following.trials))
+                self.place(chain, following)
+
+
 def run(
     suite: str | os.PathLike | Suite,
     out: str | Path | None = None,
@@ -364,49 +530,49 @@ def run(
     progress: bool = True,
     cluster: str | None = None,
 ) -> Results:
-    """Run a suite into ``out`` (default results/<suite name>) and return its Results.
+    """Run a suite's protocol into ``out`` (default results/<suite name>); return its Results.
 
     suite: a built-in name ("quick", "default", "full"), a .toml path, or a Suite.
     jobs: worker processes (default: every core); 1 trains in this process. With
         cluster="local", the number of Dask workers.
-    force: retrain populations already in the store instead of skipping them.
+    force: retrain populations already in the store instead of reading them back.
     progress: a bar (terminal) or a line per population on stderr.
     cluster: a Dask scheduler ("local" or "tcp://HOST:PORT") instead of local workers.
 
     Writes DIR/runs.sqlite (one transaction per population) and DIR/tables/*.csv, holding
     DIR/.lock meanwhile. A bad suite (SuiteError), jobs (ValueError) or cluster
     (ClusterError: malformed, dask missing, no scheduler or worker) is refused before
-    anything is written; a folder another run is writing into, or a damaged store, is a
-    StoreError.
+    anything is written; a folder another run is writing into, a damaged store or one of an
+    older schema, is a StoreError.
     """
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
     out = Path(out) if out is not None else Path("results") / suite.name
     jobs = check_jobs(jobs)
-    populations = suite.populations()
+    if (out / STORE_NAME).is_file():
+        Store(out / STORE_NAME).close()  # an unreadable or old store is refused before work
     with ExitStack() as stack:
         client = None if cluster is None else stack.enter_context(dask_client(cluster, jobs))
         stack.enter_context(hold_folder(out))
-        stored = set()
-        if (out / STORE_NAME).is_file() and not force:
-            with Store(out / STORE_NAME) as store:
-                stored = store.finished_keys()
-        todo = [p for p in populations if p.key() not in stored]
-        if client is None:
-            results, record = run_locally(todo, jobs), provenance(now(), jobs)
-        else:
+        if client is not None:
             workers = len(client.scheduler_info()["workers"])
-            results, record = run_on_dask(todo, client), provenance(now(), workers, cluster)
-        report = Progress(sum(len(p.trials) for p in todo), progress)
-        if len(todo) < len(populations):
-            report.note(f"{len(populations) - len(todo)} of {len(populations)} populations "
-                        f"already stored in {out / STORE_NAME}; training {len(todo)}")  # fmt: skip
+            backend, record = OnDask(client), provenance(now(), workers, cluster)
+        elif jobs == 1:
+            backend, record = InProcess(), provenance(now(), jobs)
+        else:
+            backend, record = Loky(jobs), provenance(now(), jobs)
+        report = Progress(planned_trials(suite), progress)
         with Store(out / STORE_NAME, create=True) as store:
-            store.set_meta(suite=suite_record(suite, populations), provenance=record)
-            for result in results:
-                store.save(result)
-                report.update(result)
+            store.set_meta(suite=suite_record(suite, []), provenance=record)
+            driver = Driver(suite, store, backend, force, report)
+            driver.run()
             report.close()
-            record.update(finished_at=now(), trained=len(todo), reused=len(populations) - len(todo))
+            if driver.reused:
+                report.note(
+                    f"{driver.reused} populations were already stored in {out / STORE_NAME} "
+                    f"and read back; {driver.trained} trained"
+                )
+            store.set_meta(suite=suite_record(suite, driver.used))
+            record.update(finished_at=now(), trained=driver.trained, reused=driver.reused)
             store.set_meta(provenance=record)
         finished = load(out)
         finished.write_tables()

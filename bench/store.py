@@ -4,15 +4,20 @@ Tables:
 
     meta         key TEXT PRIMARY KEY, value TEXT (JSON): "schema" (its version), "suite"
                  (specs, protocol and population keys of the suite last run), "provenance"
-    populations  one row per trained population (method x dataset): key (Population.key()),
-                 method, dataset, task, size K, epochs E, spec_json, seconds (training
-                 wall time of the whole population), finished_at, and its cost axes as
-                 float64 blobs of E + 1 values: samples, steps, seconds_axis (= the
-                 population's cumulative training time / K, the time axis of every trial)
-    trials       one row per trial: population, trial (index in the population), method,
-                 dataset, lr, seed, final_train_loss, final_val_loss, final_test_loss,
-                 test_metric, best_train_loss, diverged_epoch (-1: none), params (the final
-                 flat parameters, P float64 values; see ``MLP.flatten``)
+    populations  one row per trained population: key (Population.key()), phase (tune | eval),
+                 config (Population.config(): the key less the seeds), method, dataset, task,
+                 size K, epochs E, spec_json, wall_seconds (the whole population's training
+                 time), calibration (seconds per epoch of one trial alone; NULL in tuning),
+                 cpu (the worker's CPU model), finished_at, and its cost axes as float64 blobs
+                 of E + 1 values: samples, steps, seconds_axis (epochs x calibration; NaN in
+                 tuning)
+    trials       one row per trial: population, trial (index in the population), phase,
+                 method, dataset, lr, hyperparameters (JSON of the searched arguments), seed,
+                 final_train_loss, final_val_loss, best_val_loss, best_epoch, test_loss and
+                 test_metric (of the early-stopped model), final_test_loss and
+                 final_test_metric (of the last epoch's), diverged_epoch (-1: none), params
+                 (the final flat parameters, P float64 values; see ``MLP.flatten``) and
+                 best_params (the early-stopped ones; evaluation trials only)
     curves       one row per trial: population, trial, train_loss and val_loss as float64
                  blobs of E + 1 values (NaN from diverged_epoch on)
 
@@ -39,24 +44,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.metrics import best_losses, final_losses
+from bench.metrics import final_losses
+from bench.suite import SCHEMA_VERSION
 
 STORE_NAME = "runs.sqlite"
 LOCK_NAME = ".lock"
-SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS populations (
-    key TEXT PRIMARY KEY, method TEXT NOT NULL, dataset TEXT NOT NULL, task TEXT NOT NULL,
-    size INTEGER NOT NULL, epochs INTEGER NOT NULL, spec_json TEXT NOT NULL,
-    seconds REAL NOT NULL, finished_at TEXT NOT NULL,
+    key TEXT PRIMARY KEY, phase TEXT NOT NULL, config TEXT NOT NULL, method TEXT NOT NULL,
+    dataset TEXT NOT NULL, task TEXT NOT NULL, size INTEGER NOT NULL, epochs INTEGER NOT NULL,
+    spec_json TEXT NOT NULL, wall_seconds REAL NOT NULL, calibration REAL, cpu TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
     samples BLOB NOT NULL, steps BLOB NOT NULL, seconds_axis BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS populations_config ON populations (config);
 CREATE TABLE IF NOT EXISTS trials (
-    population TEXT NOT NULL, trial INTEGER NOT NULL, method TEXT NOT NULL,
-    dataset TEXT NOT NULL, lr REAL NOT NULL, seed INTEGER NOT NULL,
-    final_train_loss REAL, final_val_loss REAL, final_test_loss REAL, test_metric REAL,
-    best_train_loss REAL, diverged_epoch INTEGER NOT NULL, params BLOB NOT NULL,
+    population TEXT NOT NULL, trial INTEGER NOT NULL, phase TEXT NOT NULL, method TEXT NOT NULL,
+    dataset TEXT NOT NULL, lr REAL NOT NULL, hyperparameters TEXT NOT NULL,
+    seed INTEGER NOT NULL, final_train_loss REAL, final_val_loss REAL, best_val_loss REAL,
+    best_epoch INTEGER, test_loss REAL, test_metric REAL, final_test_loss REAL,
+    final_test_metric REAL, diverged_epoch INTEGER NOT NULL, params BLOB NOT NULL,
+    best_params BLOB,
     PRIMARY KEY (population, trial)
 );
 CREATE TABLE IF NOT EXISTS curves (
@@ -70,8 +79,9 @@ TABLES = ("meta", "populations", "trials", "curves")
 # every page costs ~25 ms per 30 MB once cached, and a store is opened often (final_params).
 _checked: set[tuple[str, int, int]] = set()
 TRIAL_FIELDS = (
-    "population", "trial", "method", "dataset", "lr", "seed", "final_train_loss",
-    "final_val_loss", "final_test_loss", "test_metric", "best_train_loss", "diverged_epoch",
+    "population", "trial", "phase", "method", "dataset", "lr", "hyperparameters", "seed",
+    "final_train_loss", "final_val_loss", "best_val_loss", "best_epoch", "test_loss",
+    "test_metric", "final_test_loss", "final_test_metric", "diverged_epoch",
 )  # fmt: skip
 
 
@@ -83,33 +93,60 @@ class StoreError(RuntimeError):
 class PopulationResult:
     """What training one population produced; K trials, E + 1 epoch rows.
 
-    train_loss, val_loss: (E + 1, K); samples, steps, seconds: (E + 1,) cumulative, with
-    seconds the population's training time divided by K; diverged_epoch: (K,) (-1: none);
-    final_test_loss, test_metric: (K,), NaN where diverged; params: (K, P) final parameters.
+    hyperparameters: (K,) JSON texts of the searched arguments; train_loss, val_loss:
+    (E + 1, K); samples, steps, seconds: (E + 1,) cumulative cost axes of one trial (seconds:
+    epochs x calibration, NaN in tuning); calibration: seconds per epoch of one trial alone
+    (None in tuning); wall_seconds: the population's training time; diverged_epoch,
+    best_epoch, best_val_loss: (K,); test_loss, test_metric: (K,) of the early-stopped
+    model; final_test_loss, final_test_metric: (K,) of the final one, NaN where diverged;
+    params, best_params: (K, P) final and early-stopped parameters (best_params: evaluation
+    only, else None).
     """
 
     key: str
+    phase: str
+    config: str
     method: str
     dataset: str
     task: str
     spec: dict
     lrs: np.ndarray
+    hyperparameters: list[str]
     seeds: np.ndarray
     train_loss: np.ndarray
-    val_loss: np.ndarray | None
+    val_loss: np.ndarray
     samples: np.ndarray
     steps: np.ndarray
     seconds: np.ndarray
     wall_seconds: float
+    calibration: float | None
+    cpu: str
     diverged_epoch: np.ndarray
-    final_test_loss: np.ndarray
+    best_epoch: np.ndarray
+    best_val_loss: np.ndarray
+    test_loss: np.ndarray
     test_metric: np.ndarray
+    final_test_loss: np.ndarray
+    final_test_metric: np.ndarray
     params: np.ndarray
+    best_params: np.ndarray | None
 
     @property
     def size(self) -> int:
         """K, the number of trials in the population."""
         return len(self.lrs)
+
+    def outcomes(self) -> pd.DataFrame:
+        """What the protocol reads of a tuning population (``bench.protocol``)."""
+        return pd.DataFrame(
+            {
+                "lr": self.lrs,
+                "hyperparameters": self.hyperparameters,
+                "seed": self.seeds,
+                "best_val_loss": self.best_val_loss,
+                "diverged": self.diverged_epoch >= 0,
+            }
+        )
 
 
 def to_blob(values: np.ndarray) -> bytes:
@@ -198,9 +235,17 @@ class Store:
         if not set(TABLES) <= found:
             raise sqlite3.DatabaseError(f"tables {sorted(set(TABLES) - found)} are missing")
         schema = self.meta("schema")
+        if isinstance(schema, int) and schema != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by {'an older' if schema < SCHEMA_VERSION else 'a newer'}"
+                f" backprop-bench (store schema {schema}; this version reads schema "
+                f"{SCHEMA_VERSION}, with separate tuning and evaluation seeds). Its results are "
+                "never mixed with new ones: move the folder away (or delete it) and rerun, or "
+                "run into another folder with --out"
+            )
         if schema != SCHEMA_VERSION:
             raise sqlite3.DatabaseError(
-                f"schema version {schema}, this version reads {SCHEMA_VERSION}"
+                f"schema version {schema!r}, this version reads {SCHEMA_VERSION}"
             )
         stat = self.path.stat()
         state = (str(self.path.resolve()), stat.st_size, stat.st_mtime_ns)
@@ -251,29 +296,54 @@ class Store:
         """Store one population in one transaction, replacing any earlier copy of it."""
         final_train = final_losses(result.train_loss, result.diverged_epoch)
         final_val = final_losses(result.val_loss, result.diverged_epoch)
-        best_train = best_losses(result.train_loss)
         trials, curves = [], []
         for k in range(result.size):
+            best = None if result.best_params is None else to_blob(result.best_params[k])
             trials.append(
-                (result.key, k, result.method, result.dataset, float(result.lrs[k]),
-                 int(result.seeds[k]), _real(final_train[k]), _real(final_val[k]),
-                 _real(result.final_test_loss[k]), _real(result.test_metric[k]),
-                 _real(best_train[k]), int(result.diverged_epoch[k]),
-                 to_blob(result.params[k]))
+                (result.key, k, result.phase, result.method, result.dataset,
+                 float(result.lrs[k]), result.hyperparameters[k], int(result.seeds[k]),
+                 _real(final_train[k]), _real(final_val[k]), _real(result.best_val_loss[k]),
+                 int(result.best_epoch[k]), _real(result.test_loss[k]),
+                 _real(result.test_metric[k]), _real(result.final_test_loss[k]),
+                 _real(result.final_test_metric[k]), int(result.diverged_epoch[k]),
+                 to_blob(result.params[k]), best)
             )  # fmt: skip
-            val = None if result.val_loss is None else to_blob(result.val_loss[:, k])
-            curves.append((result.key, k, to_blob(result.train_loss[:, k]), val))
+            curves.append(
+                (result.key, k, to_blob(result.train_loss[:, k]), to_blob(result.val_loss[:, k]))
+            )
         population = (
-            result.key, result.method, result.dataset, result.task, result.size,
-            len(result.samples) - 1, json.dumps(result.spec, sort_keys=True),
-            float(result.wall_seconds), datetime.now(UTC).isoformat(timespec="seconds"),
+            result.key, result.phase, result.config, result.method, result.dataset, result.task,
+            result.size, len(result.samples) - 1, json.dumps(result.spec, sort_keys=True),
+            float(result.wall_seconds), result.calibration, result.cpu,
+            datetime.now(UTC).isoformat(timespec="seconds"),
             to_blob(result.samples), to_blob(result.steps), to_blob(result.seconds),
         )  # fmt: skip
         with self.db:
             self._delete([result.key])
-            self.db.execute(f"INSERT INTO populations VALUES ({', '.join('?' * 12)})", population)
-            self.db.executemany(f"INSERT INTO trials VALUES ({', '.join('?' * 13)})", trials)
+            self.db.execute(f"INSERT INTO populations VALUES ({', '.join('?' * 16)})", population)
+            self.db.executemany(f"INSERT INTO trials VALUES ({', '.join('?' * 19)})", trials)
             self.db.executemany("INSERT INTO curves VALUES (?, ?, ?, ?)", curves)
+
+    def outcomes(self, key: str) -> pd.DataFrame:
+        """A stored tuning population's outcomes, as ``PopulationResult.outcomes``."""
+        frame = pd.read_sql_query(
+            "SELECT lr, hyperparameters, seed, best_val_loss, diverged_epoch FROM trials "
+            "WHERE population = ? ORDER BY trial",
+            self.db,
+            params=(key,),
+        )
+        frame["best_val_loss"] = frame["best_val_loss"].astype(float)
+        frame["diverged"] = frame.pop("diverged_epoch") >= 0
+        return frame
+
+    def seeds_of_config(self, config: str) -> dict[int, str]:
+        """Every stored seed of the evaluation configuration ``config``: seed -> population."""
+        rows = self.db.execute(
+            "SELECT t.seed, p.key FROM populations p JOIN trials t ON t.population = p.key "
+            "WHERE p.config = ? ORDER BY p.finished_at",
+            (config,),
+        )
+        return {int(seed): key for seed, key in rows}
 
     def _delete(self, keys: Iterable[str]) -> None:
         for table, column in (("curves", "population"), ("trials", "population")):
@@ -306,11 +376,14 @@ class Store:
             frame[column] = frame[column].map(from_blob)
         return frame.reset_index(drop=True)
 
-    def params(self, population: str, trial: int) -> np.ndarray:
-        """The final flat parameters (P,) of one trial."""
+    def params(self, population: str, trial: int, best: bool = False) -> np.ndarray:
+        """The final flat parameters (P,) of one trial, or with best=True the early-stopped
+        ones (stored for evaluation trials only)."""
+        column = "best_params" if best else "params"
         row = self.db.execute(
-            "SELECT params FROM trials WHERE population = ? AND trial = ?", (population, trial)
+            f"SELECT {column} FROM trials WHERE population = ? AND trial = ?", (population, trial)
         ).fetchone()
-        if row is None:
-            raise KeyError(f"no trial {trial} of population {population} in {self.path}")
+        if row is None or row[0] is None:
+            what = "early-stopped parameters of" if best else ""
+            raise KeyError(f"no {what} trial {trial} of population {population} in {self.path}")
         return from_blob(row[0])

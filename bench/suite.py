@@ -13,11 +13,12 @@ import difflib
 import hashlib
 import importlib
 import inspect
+import itertools
 import json
 import math
 import os
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ from bench.datasets import (
 )
 
 SUITES_DIR = Path(__file__).parent / "suites"
+Hyperparameters = tuple[tuple[str, Any], ...]  # sorted (name, value) pairs of searched arguments
+TrialSpec = tuple[float, Hyperparameters, int]  # (lr, hyperparameters, seed)
 
 # name -> optimizer (a class of backprop.optimizers), batch_size (an int or "full"), lr grid,
 # args. A suite's [method.NAME] table overrides fields. The grids are 5 lrs in half decades,
@@ -70,34 +73,24 @@ BUILTIN_METHODS: dict[str, dict] = {
     "nadam": {"optimizer": "NAdam", "batch_size": 32, "lr": ADAM_GRID},
 }
 
-SUITE_KEYS = ("name", "methods", "datasets", "epochs", "seeds")
+SUITE_KEYS = (
+    "name", "methods", "datasets", "epochs", "seeds", "tuning_seeds", "extend_grid", "margin",
+)  # fmt: skip
+TUNING_SEED_START = 100_000  # tuning_seeds = n means seeds 100000 .. 100000 + n - 1
+DEFAULT_TUNING_SEEDS = 3
+DEFAULT_EXTEND_GRID = 3
+MAX_EXTEND_GRID = 20
+DEFAULT_MARGIN = 0.05
+SCHEMA_VERSION = 2  # of the results store and the population keys: a new one never mixes in
 MAX_SEEDS = 10_000  # more would be a typo: each seed is a trial per method, dataset and lr
 MAX_SAMPLES = 1_000_000  # the dataset is built while the suite is checked
 MODEL_KEYS = ("hidden", "activation")
-METHOD_KEYS = ("optimizer", "batch_size", "lr", "args")
+METHOD_KEYS = ("optimizer", "batch_size", "lr", "args", "search")
+ENGINE = "numpy"  # the training engine, part of every population key
 # Keys of a [dataset.NAME] table that are not generator parameters.
 DATASET_KEYS = ("generator", "seed", "target_loss", "task", "output", "loss")
 DEFAULT_MODEL = {"hidden": (32,), "activation": "relu"}
 DEFAULT_BATCH_SIZE = 32
-
-TUNING_RULE = (
-    "for each method x dataset, the tuned lr is the one with the lowest mean final validation "
-    "loss across seeds; an lr where any seed diverged is never chosen (ties: the smaller lr)"
-)
-SPLIT_RULE = (
-    "60/20/20 train/validation/test, stratified by class for classification, deterministic from "
-    "the dataset's seed; features standardised with the training split's mean and std only"
-)
-TARGET_RULE = {
-    "binary": "a 0/1 column; output sigmoid, loss binary_cross_entropy unless overridden",
-    "multiclass": "one-hot rows; output softmax, loss softmax_cross_entropy unless overridden",
-    "regression": "standardised with the training split's mean and std; output identity, "
-    "loss half_squared_error",
-}
-RELATIVE_TARGET_RULE = (
-    "within 5% of the best final training loss (mean over seeds) that any method reached at "
-    "its tuned lr on that dataset"
-)
 
 
 class SuiteError(ValueError):
@@ -175,10 +168,31 @@ class MethodSpec:
     batch_size: int | None
     lrs: tuple[float, ...]
     args: dict = field(default_factory=dict)
+    search: dict = field(default_factory=dict)
 
-    def make_optimizer(self, lr: float | np.ndarray) -> Any:
-        """The optimizer with ``lr`` (a float, or an array of K values, one per replica)."""
-        return optimizer_class(self.optimizer)(lr=lr, **self.args)
+    def make_optimizer(self, lr: float | np.ndarray, **searched: Any) -> Any:
+        """The optimizer with ``lr`` and the searched arguments (each a value or K values)."""
+        return optimizer_class(self.optimizer)(lr=lr, **self.args, **searched)
+
+    def combinations(self) -> list[Hyperparameters]:
+        """Every combination of the ``search`` candidates, as sorted (name, value) pairs.
+
+        One empty combination when nothing is searched.
+        """
+        names = sorted(self.search)
+        return [
+            tuple(zip(names, values, strict=True))
+            for values in itertools.product(*(self.search[n] for n in names))
+        ]
+
+    def population_optimizer(self, trials: Sequence[TrialSpec]) -> Any:
+        """The optimizer of a population: trial k's lr and searched values as replica k's."""
+        lrs = np.array([lr for lr, _, _ in trials], dtype=float)
+        searched: dict[str, Any] = {}
+        for name in self.search:
+            values = np.array([dict(hyper)[name] for _, hyper, _ in trials], dtype=float)
+            searched[name] = tuple(values.T) if values.ndim == 2 else values
+        return self.make_optimizer(lrs, **searched)
 
     @classmethod
     def from_dict(cls, data: dict) -> MethodSpec:
@@ -209,9 +223,20 @@ class DatasetSpec:
         return cls(**frozen(data))
 
 
+def digest(value: Any) -> str:
+    """sha256 hex of the canonical JSON of ``value``."""
+    text = json.dumps(jsonable(value), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Population:
-    """One method x dataset: all its (lr, seed) trials, trained together on the population axis."""
+    """Trials of one method x dataset x phase, trained together on the population axis.
+
+    phase: "tune" (candidate configurations on the tuning seeds) or "eval" (the tuned
+    configuration on the evaluation seeds). trials: (lr, hyperparameters, seed) each, the
+    hyperparameters as sorted (name, value) pairs of the method's ``search`` arguments.
+    """
 
     suite: str
     method: MethodSpec
@@ -219,7 +244,8 @@ class Population:
     epochs: int
     hidden: tuple[int, ...]
     activation: str
-    trials: tuple[tuple[float, int], ...]
+    phase: str
+    trials: tuple[TrialSpec, ...]
 
     def spec(self) -> dict:
         """Everything that changes the results, JSON-serialisable (the suite's name does not)."""
@@ -229,23 +255,35 @@ class Population:
                 "dataset": asdict(self.dataset),
                 "model": {"hidden": self.hidden, "activation": self.activation},
                 "epochs": self.epochs,
+                "phase": self.phase,
+                "engine": ENGINE,
                 "trials": self.trials,
             }
         )
 
     def key(self) -> str:
-        """sha256 hex of the canonical JSON of spec() and the backprop version."""
-        text = json.dumps(
-            {"spec": self.spec(), "backprop_version": backprop.__version__},
-            sort_keys=True,
-            separators=(",", ":"),
+        """sha256 of spec(), the store's schema version and the backprop version."""
+        return digest(
+            {
+                "spec": self.spec(),
+                "schema": SCHEMA_VERSION,
+                "backprop_version": backprop.__version__,
+            }
         )
-        return hashlib.sha256(text.encode()).hexdigest()
+
+    def config(self) -> str:
+        """The key of this population less its seeds: evaluation populations with the same
+        configuration (one lr and hyperparameters) share it, whatever seeds they hold."""
+        spec = self.spec()
+        spec["trials"] = sorted({json.dumps(t[:2]) for t in spec["trials"]})
+        return digest(
+            {"spec": spec, "schema": SCHEMA_VERSION, "backprop_version": backprop.__version__}
+        )
 
 
 @dataclass(frozen=True)
 class Suite:
-    """A validated suite: methods x datasets, each over every lr of its grid x every seed."""
+    """A validated suite: methods x datasets, tuned on tuning_seeds, judged on seeds."""
 
     name: str
     source: str
@@ -255,48 +293,33 @@ class Suite:
     seeds: tuple[int, ...]
     hidden: tuple[int, ...]
     activation: str
+    tuning_seeds: tuple[int, ...] = tuple(
+        range(TUNING_SEED_START, TUNING_SEED_START + DEFAULT_TUNING_SEEDS)
+    )
+    extend_grid: int = DEFAULT_EXTEND_GRID
+    margin: float = DEFAULT_MARGIN
 
-    def populations(self) -> list[Population]:
-        """One population per dataset x method (dataset-major); trials lr-major, then seed."""
-        return [
-            Population(
-                suite=self.name,
-                method=method,
-                dataset=dataset,
-                epochs=self.epochs,
-                hidden=self.hidden,
-                activation=self.activation,
-                trials=tuple((lr, seed) for lr in method.lrs for seed in self.seeds),
-            )
-            for dataset in self.datasets
-            for method in self.methods
-        ]
+    def population(
+        self, method: MethodSpec, dataset: DatasetSpec, phase: str, trials: Iterable[TrialSpec]
+    ) -> Population:
+        """A population of this suite's model and epochs."""
+        return Population(
+            suite=self.name, method=method, dataset=dataset, epochs=self.epochs,
+            hidden=self.hidden, activation=self.activation, phase=phase, trials=tuple(trials),
+        )  # fmt: skip
 
-    def protocol(self) -> dict:
-        """The comparison protocol, JSON-serialisable, recorded with the results."""
+    def settings(self) -> dict:
+        """The suite's definition, JSON-serialisable: what a changed suite is compared by."""
         return jsonable(
             {
-                "suite": self.name,
-                "source": self.source,
-                "tuning": TUNING_RULE,
                 "epochs": self.epochs,
-                "equal_epochs": "every method trains for the same number of epochs",
                 "seeds": self.seeds,
-                "seed_role": "a trial's seed sets the initial weights and the shuffling; "
-                "the dataset is fixed by its own seed",
-                "lr_grids": {m.name: m.lrs for m in self.methods},
-                "batch_sizes": {
-                    m.name: "full" if m.batch_size is None else m.batch_size for m in self.methods
-                },
-                "optimizers": {
-                    m.name: {"optimizer": m.optimizer, "args": m.args} for m in self.methods
-                },
+                "tuning_seeds": self.tuning_seeds,
+                "extend_grid": self.extend_grid,
+                "margin": self.margin,
                 "model": {"hidden": self.hidden, "activation": self.activation},
+                "methods": {m.name: asdict(m) for m in self.methods},
                 "datasets": {d.name: asdict(d) for d in self.datasets},
-                "split": SPLIT_RULE,
-                "targets": TARGET_RULE,
-                "target_loss": {d.name: d.target_loss for d in self.datasets},
-                "relative_target": RELATIVE_TARGET_RULE,
             }
         )
 
@@ -430,7 +453,17 @@ def parse_method(check: Checker, name: str, table: dict | None) -> MethodSpec:
         raise check.error(f"{key}.args.lr", f"set the lr grid with {key}.lr, not in args")
     allowed = accepted_keywords(cls, ("self", "lr"))
     check.table(args, f"{key}.args", allowed)
+    defaults = keyword_defaults(cls)
+    for name, value in args.items():
+        if isinstance(value, list) and not isinstance(defaults.get(name), tuple | list):
+            raise check.error(
+                f"{key}.args.{name}",
+                f"takes one value, got a list {value!r}; to tune over several values, list "
+                f"them in [{key}.search]",
+            )
     same_optimizer = optimizer == base.get("optimizer")
+    search = parse_search(check, key, table.get("search", {}), allowed, defaults, args)
+    base_args = base["args"] if same_optimizer else {}
     method = MethodSpec(
         name=name,
         optimizer=optimizer,
@@ -438,7 +471,8 @@ def parse_method(check: Checker, name: str, table: dict | None) -> MethodSpec:
             table.get("batch_size", base["batch_size"]), f"{key}.batch_size"
         ),
         lrs=check.lrs(table.get("lr", base.get("lr")), f"{key}.lr"),
-        args=frozen({**(base["args"] if same_optimizer else {}), **args}),
+        args=frozen({**{k: v for k, v in base_args.items() if k not in search}, **args}),
+        search=search,
     )
     try:
         method.make_optimizer(np.asarray(method.lrs))
@@ -446,7 +480,88 @@ def parse_method(check: Checker, name: str, table: dict | None) -> MethodSpec:
         raise check.error(
             f"{key}.args", f"{optimizer} rejects args {method.args!r}: {err}"
         ) from None
+    if search:
+        check_per_replica(check, key, method)
     return method
+
+
+def keyword_defaults(function: Any) -> dict[str, Any]:
+    """The default of each keyword parameter of ``function`` that has one."""
+    return {
+        name: p.default
+        for name, p in inspect.signature(function).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float, not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def parse_search(
+    check: Checker, key: str, table: Any, allowed: list[str] | None, defaults: dict, args: dict
+) -> dict[str, tuple]:
+    """``[method.NAME.search]``: float arguments, each a non-empty list of distinct candidates.
+
+    A key must be a keyword of the optimizer (not lr, which has its own grid, nor a key of
+    the same table's args) whose default is a float, or a pair of floats (betas: then each
+    candidate is a pair).
+    """
+    where = f"{key}.search"
+    table = check.table(table, where, None)
+    search = {}
+    for name, values in table.items():
+        at = f"{where}.{name}"
+        if name == "lr":
+            raise check.error(at, f"the lr grid is {key}.lr; search holds other arguments")
+        if allowed is not None and name not in allowed:
+            raise check.error(
+                at, f"unknown argument {name!r}{did_you_mean(name, allowed)}; allowed: {allowed}"
+            )
+        if name in args:
+            raise check.error(
+                at, f"{name!r} is also fixed in {key}.args; give it in one place, not both"
+            )
+        default = defaults.get(name)
+        pair = isinstance(default, tuple | list) and all(is_number(v) for v in default)
+        if not (pair or (is_number(default) and not isinstance(default, bool))):
+            raise check.error(
+                at,
+                f"search takes float arguments only (each candidate becomes a per-replica "
+                f"value); {name!r} has default {default!r}",
+            )
+        kind = f"pairs of numbers like {list(default)}" if pair else "numbers"
+        ok = isinstance(values, list) and values
+        if ok and pair:
+            ok = all(
+                isinstance(v, list) and len(v) == len(default) and all(map(is_number, v))
+                for v in values
+            )
+        elif ok:
+            ok = all(map(is_number, values))
+        if not ok:
+            raise check.error(at, f"must be a non-empty list of {kind}, got {values!r}")
+        candidates = frozen(values)
+        if len(set(candidates)) != len(candidates):
+            raise check.error(at, f"lists a candidate twice: {values!r}")
+        search[name] = candidates
+    return search
+
+
+def check_per_replica(check: Checker, key: str, method: MethodSpec) -> None:
+    """The optimizer takes every searched argument as per-replica values (built and
+    initialised on a tiny population of one replica per combination x lr)."""
+    trials = [(lr, h, 0) for lr in method.lrs for h in method.combinations()]
+    try:
+        optimizer = method.population_optimizer(trials)
+        params = backprop.MLP([2, 2, 1]).init(seed=list(range(len(trials))))
+        optimizer.init(params)
+    except (TypeError, ValueError) as err:
+        raise check.error(
+            f"{key}.search",
+            f"{method.optimizer} rejects per-replica values of {sorted(method.search)}: {err}",
+        ) from None
 
 
 def parse_dataset(check: Checker, name: str, table: dict | None) -> DatasetSpec:
@@ -531,18 +646,28 @@ def parse_suite(data: dict, file: str, source: str, default_name: str) -> Suite:
     name = head.get("name", default_name)
     if not isinstance(name, str) or not name:
         raise check.error("suite.name", f"must be a non-empty string, got {name!r}")
+    seeds = check.seeds(head["seeds"], "suite.seeds")
     suite = Suite(
         name=name,
         source=source,
         methods=tuple(parse_method(check, m, method_tables.get(m)) for m in method_names),
         datasets=tuple(parse_dataset(check, d, dataset_tables.get(d)) for d in dataset_names),
         epochs=check.integer(head["epochs"], "suite.epochs", 1),
-        seeds=check.seeds(head["seeds"], "suite.seeds"),
+        seeds=seeds,
         hidden=check.hidden(model.get("hidden", DEFAULT_MODEL["hidden"]), "model.hidden"),
         activation=check.choice(
             model.get("activation", DEFAULT_MODEL["activation"]), "model.activation", HIDDEN
         ),
+        tuning_seeds=tuning_seeds(check, head.get("tuning_seeds", DEFAULT_TUNING_SEEDS), seeds),
+        extend_grid=check.integer(
+            head.get("extend_grid", DEFAULT_EXTEND_GRID), "suite.extend_grid", 0
+        ),
+        margin=margin(check, head.get("margin", DEFAULT_MARGIN)),
     )
+    if suite.extend_grid > MAX_EXTEND_GRID:
+        raise check.error(
+            "suite.extend_grid", f"must be at most {MAX_EXTEND_GRID}, got {suite.extend_grid}"
+        )
     for dataset in suite.datasets:
         n_samples = dataset.params.get("n_samples")
         if isinstance(n_samples, int | float) and n_samples > MAX_SAMPLES:
@@ -556,6 +681,35 @@ def parse_suite(data: dict, file: str, source: str, default_name: str) -> Suite:
         except DatasetError as err:
             raise check.error(f"dataset.{dataset.name}", str(err)) from None
     return suite
+
+
+def tuning_seeds(check: Checker, value: Any, seeds: tuple[int, ...]) -> tuple[int, ...]:
+    """``suite.tuning_seeds``: an int n (seeds 100000 ..) or a list disjoint from ``seeds``."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        if value > MAX_SEEDS:
+            raise check.error("suite.tuning_seeds", f"must be at most {MAX_SEEDS}, got {value}")
+        tuning = tuple(range(TUNING_SEED_START, TUNING_SEED_START + value))
+    else:
+        tuning = check.seeds(value, "suite.tuning_seeds")
+    shared = sorted(set(tuning) & set(seeds))
+    if shared:
+        raise check.error(
+            "suite.tuning_seeds",
+            f"seeds {shared} are also evaluation seeds (suite.seeds); tuning and evaluation "
+            "seeds must be disjoint, so that the seeds that chose the lr do not judge it",
+        )
+    return tuning
+
+
+def margin(check: Checker, value: Any) -> float:
+    """``suite.margin``: a number in (0, 1)."""
+    if not is_number(value) or not 0 < value < 1:
+        raise check.error(
+            "suite.margin",
+            f"must be a number in (0, 1), the relative difference below which two methods are "
+            f"equivalent; got {value!r}",
+        )
+    return float(value)
 
 
 def check_all_used(check: Checker, kind: str, tables: dict, used: tuple[str, ...]) -> None:

@@ -1,8 +1,9 @@
-"""pandas tables from the store: trials, curves, summary and ranking, and the Results object.
+"""pandas tables from the store: trials, curves, summary, comparisons, ranking, and Results.
 
 ``load(DIR)`` rebuilds every table from DIR/runs.sqlite without training; ``write_tables``
-writes them as DIR/tables/{trials,curves,summary,ranking}.csv. The suite recorded in the
-store names its populations; only those are tabled (a store may also cache older ones).
+writes them as DIR/tables/{trials,curves,summary,comparisons,ranking}.csv. The suite recorded
+in the store names its populations; only those are tabled (a store may also cache others).
+The summary, comparisons and ranking come from the evaluation trials only.
 """
 
 from __future__ import annotations
@@ -14,58 +15,95 @@ import numpy as np
 import pandas as pd
 
 from backprop import MLP
-from bench import metrics
+from bench import metrics, stats
+from bench.protocol import at_edge
 from bench.store import STORE_NAME, Store, StoreError
 
 TRIAL_COLUMNS = [
-    "method", "dataset", "task", "lr", "seed", "population", "trial",
-    "final_train_loss", "final_val_loss", "final_test_loss", "test_metric", "best_train_loss",
-    "diverged", "diverged_epoch", "tuned",
-    "epochs_to_target", "samples_to_target", "steps_to_target", "seconds_to_target",
-    "relative_target", "epochs_to_relative_target", "auc_log_loss",
+    "phase", "method", "dataset", "task", "lr", "hyperparameters", "extended", "seed",
+    "population", "trial", "final_train_loss", "final_val_loss", "best_val_loss", "best_epoch",
+    "test_loss", "test_metric", "test_error", "final_test_loss", "final_test_metric",
+    "diverged", "diverged_epoch", "target_reached", "epochs_to_target", "samples_to_target",
+    "steps_to_target", "seconds_to_target", "cpu",
 ]  # fmt: skip
 CURVE_COLUMNS = [
-    "method", "dataset", "lr", "seed", "epoch", "samples", "steps", "seconds",
-    "train_loss", "val_loss",
+    "phase", "method", "dataset", "lr", "hyperparameters", "seed", "epoch", "samples", "steps",
+    "seconds", "train_loss", "val_loss",
 ]  # fmt: skip
 FLOAT_COLUMNS = [
-    "final_train_loss", "final_val_loss", "final_test_loss", "test_metric", "best_train_loss",
+    "final_train_loss", "final_val_loss", "best_val_loss", "test_loss", "test_metric",
+    "final_test_loss", "final_test_metric",
 ]  # fmt: skip
+# summary criteria: (column, log): losses and costs get geometric means, the metric a mean
+SUMMARY_CRITERIA = (
+    ("test_loss", True), ("test_metric", False), ("final_train_loss", True),
+    ("seconds_to_target", True), ("epochs_to_target", True),
+)  # fmt: skip
+SUMMARY_COLUMNS = [
+    "dataset", "method", "lr", "hyperparameters", "lr_at_edge", "tuning_trials", "n_seeds",
+    *(f"{c}_{part}" for c, _ in SUMMARY_CRITERIA for part in ("center", "lo", "hi")),
+    "diverged_count", "rank",
+]  # fmt: skip
+COMPARISON_COLUMNS = ["dataset", "criterion", *stats.COMPARISON_COLUMNS]
+RANKING_COLUMNS = ["method", "mean_rank", *stats.VERDICTS, "datasets"]
+TABLES = ("trials", "curves", "summary", "comparisons", "ranking")
 
 
 @dataclass
 class Results:
-    """A benchmark's results: the four tables, the suite as run, and provenance.
+    """A benchmark's results: the five tables, the Friedman test, the suite, provenance.
 
-    trials: one row per trial (TRIAL_COLUMNS); curves: one row per trial and epoch
-    (CURVE_COLUMNS); summary: one row per dataset x method at its tuned lr; ranking: one row
-    per method. suite: the suite recorded in the store (name, source, protocol, epochs,
-    seeds, model, methods, datasets, populations); provenance: versions, CPU, git commit,
-    start and end times. missing: keys of the suite's populations not (yet) in the store.
+    trials: one row per trial of both phases (TRIAL_COLUMNS); curves: one row per trial and
+    epoch (CURVE_COLUMNS); summary: one row per dataset x method, evaluation phase
+    (SUMMARY_COLUMNS); comparisons: one row per dataset x criterion x method, each against
+    the best (COMPARISON_COLUMNS); ranking: one row per method, mean rank on test loss and
+    its verdict counts (RANKING_COLUMNS); friedman: ranks, Friedman test and Nemenyi critical
+    difference across datasets (``bench.stats.Friedman``). suite: the suite recorded in the
+    store (name, source, settings, protocol, populations); provenance: versions, CPU, git
+    commit, start and end times. missing: keys of the suite's populations not in the store.
     """
 
     out: Path
     trials: pd.DataFrame
     curves: pd.DataFrame
     summary: pd.DataFrame
+    comparisons: pd.DataFrame
     ranking: pd.DataFrame
+    friedman: stats.Friedman | None
     suite: dict
     provenance: dict
     missing: list[str] = field(default_factory=list)
     _datasets: dict = field(default_factory=dict, repr=False)
 
     @property
+    def evaluation(self) -> pd.DataFrame:
+        """The evaluation trials (phase "eval"): everything reported comes from these."""
+        return self.trials[self.trials["phase"] == "eval"]
+
+    @property
+    def tuning(self) -> pd.DataFrame:
+        """The tuning trials (phase "tune"), grid extensions included."""
+        return self.trials[self.trials["phase"] == "tune"]
+
+    @property
     def store_path(self) -> Path:
         """DIR/runs.sqlite."""
         return self.out / STORE_NAME
 
-    def final_params(self, method: str, dataset: str, lr: float, seed: int) -> list[np.ndarray]:
-        """The trained parameters [W1, b1, ...] of one trial, in the K = 1 layout of ``init``."""
-        match = self.trials[
-            (self.trials["method"] == method)
-            & (self.trials["dataset"] == dataset)
-            & np.isclose(self.trials["lr"], lr, rtol=1e-12, atol=0)
-            & (self.trials["seed"] == seed)
+    def final_params(
+        self, method: str, dataset: str, lr: float, seed: int, best: bool = False
+    ) -> list[np.ndarray]:
+        """The trained parameters [W1, b1, ...] of one trial, in the K = 1 layout of ``init``.
+
+        The evaluation trial when there is one, else the tuning trial; best=True gives the
+        early-stopped parameters (evaluation trials only).
+        """
+        trials = self.trials.sort_values("phase", kind="stable")  # "eval" before "tune"
+        match = trials[
+            (trials["method"] == method)
+            & (trials["dataset"] == dataset)
+            & np.isclose(trials["lr"], lr, rtol=1e-12, atol=0)
+            & (trials["seed"] == seed)
         ]
         if match.empty:
             raise KeyError(
@@ -74,7 +112,7 @@ class Results:
             )
         row = match.iloc[0]
         with Store(self.store_path) as store:
-            flat = store.params(row["population"], int(row["trial"]))
+            flat = store.params(row["population"], int(row["trial"]), best=best)
         return self.network(dataset).unflatten(flat[None, :])
 
     def dataset(self, name: str):
@@ -97,10 +135,10 @@ class Results:
         return MLP(sizes, hidden=model["activation"], output=data.output, loss=data.loss)
 
     def write_tables(self) -> Path:
-        """Write DIR/tables/{trials,curves,summary,ranking}.csv; returns DIR/tables."""
+        """Write DIR/tables/{trials,curves,summary,comparisons,ranking}.csv; returns the folder."""
         folder = self.out / "tables"
         folder.mkdir(parents=True, exist_ok=True)
-        for name in ("trials", "curves", "summary", "ranking"):
+        for name in TABLES:
             getattr(self, name).to_csv(folder / f"{name}.csv", index=False)
         return folder
 
@@ -108,7 +146,8 @@ class Results:
 def load(out: str | Path) -> Results:
     """The Results stored in ``out``/runs.sqlite, every table rebuilt without training.
 
-    Raises StoreError when the folder or its store is missing or unreadable.
+    Raises StoreError when the folder or its store is missing, unreadable or of an older
+    schema.
     """
     out = Path(out)
     if not out.is_dir():
@@ -119,23 +158,32 @@ def load(out: str | Path) -> Results:
         suite = store.meta("suite")
         if suite is None:
             raise StoreError(f"{out / STORE_NAME} records no suite: the run never started")
-        keys = [p["key"] for p in suite["populations"]]
+        keys = list(dict.fromkeys(p["key"] for p in suite["populations"]))
         populations = store.populations(keys)
         stored = store.trials(keys)
         provenance = store.meta("provenance", {})
-    trials, curves = build_trials(stored, populations, suite), build_curves(stored, populations)
-    if len(trials):
-        summary = metrics.summarise(trials)
-        ranking = metrics.rank_methods(summary)
-    else:
-        summary = pd.DataFrame(columns=metrics.SUMMARY_COLUMNS)
-        ranking = pd.DataFrame(columns=metrics.RANKING_COLUMNS)
-    missing = [k for k in keys if k not in set(populations["key"])]
-    return Results(out, trials, curves, summary, ranking, suite, provenance, missing)
+    results = Results(out, *empty_tables(), None, suite, provenance)
+    results.missing = [k for k in keys if k not in set(populations["key"])]
+    stored = stored[(stored["phase"] == "tune") | stored["seed"].isin(suite.get("seeds", []))]
+    stored = stored.drop_duplicates(["phase", "method", "dataset", "lr", "hyperparameters", "seed"])
+    results.trials = build_trials(stored, populations, suite)
+    results.curves = build_curves(stored, populations)
+    if len(results.trials):
+        floors = {name: floors_of(results, name) for name in suite["datasets"]}
+        results.summary = summarise(results.trials, suite)
+        results.comparisons = compare_methods(results.trials, suite, floors)
+        results.friedman, results.ranking = rank_methods(results.summary, results.comparisons)
+    return results
+
+
+def empty_tables() -> list[pd.DataFrame]:
+    """The five tables with their columns and no rows."""
+    columns = (TRIAL_COLUMNS, CURVE_COLUMNS, SUMMARY_COLUMNS, COMPARISON_COLUMNS, RANKING_COLUMNS)
+    return [pd.DataFrame(columns=c) for c in columns]
 
 
 def build_trials(stored: pd.DataFrame, populations: pd.DataFrame, suite: dict) -> pd.DataFrame:
-    """The trials table: stored finals, plus targets, tuning and curve metrics per trial."""
+    """The trials table: stored values, plus final loss, test error and costs to the target."""
     if stored.empty:
         return pd.DataFrame(columns=TRIAL_COLUMNS)
     trials = stored.copy()
@@ -143,6 +191,15 @@ def build_trials(stored: pd.DataFrame, populations: pd.DataFrame, suite: dict) -
     trials["diverged"] = trials["diverged_epoch"] >= 0
     axes = populations.set_index("key")
     trials["task"] = trials["population"].map(axes["task"])
+    trials["cpu"] = trials["population"].map(axes["cpu"])
+    grids = {name: spec.get("lrs", []) for name, spec in suite["methods"].items()}
+    trials["extended"] = [
+        not np.any(np.isclose(lr, grids.get(method, []), rtol=1e-12, atol=0))
+        for method, lr in zip(trials["method"], trials["lr"], strict=True)
+    ]
+    row_zero = trials["train_curve"].map(lambda curve: curve[0])
+    trials["final_train_loss"] = trials["final_train_loss"].where(~trials["diverged"], row_zero)
+    trials["test_error"] = 1.0 - trials["test_metric"]
     targets = {name: spec.get("target_loss") for name, spec in suite["datasets"].items()}
     costs = [
         metrics.cost_to_target(
@@ -157,12 +214,9 @@ def build_trials(stored: pd.DataFrame, populations: pd.DataFrame, suite: dict) -
         for row in trials.itertuples()
     ]
     trials = pd.concat([trials, pd.DataFrame(costs, index=trials.index)], axis=1)
-    trials["auc_log_loss"] = trials["train_curve"].map(metrics.auc_log_loss)
-    trials["tuned"] = metrics.mark_tuned(trials)
-    trials["relative_target"] = trials["dataset"].map(metrics.relative_targets(trials))
-    trials["epochs_to_relative_target"] = [
-        metrics.cost_to_target(curve, {}, target)["epochs_to_target"]
-        for curve, target in zip(trials["train_curve"], trials["relative_target"], strict=True)
+    trials["target_reached"] = [
+        metrics.first_reached(curve, targets.get(dataset)) >= 0
+        for curve, dataset in zip(trials["train_curve"], trials["dataset"], strict=True)
     ]
     return trials[TRIAL_COLUMNS].reset_index(drop=True)
 
@@ -173,20 +227,12 @@ def build_curves(stored: pd.DataFrame, populations: pd.DataFrame) -> pd.DataFram
         return pd.DataFrame(columns=CURVE_COLUMNS)
     axes = populations.set_index("key")
     lengths = stored["train_curve"].map(len).to_numpy()
-    repeat = {
-        c: np.repeat(stored[c].to_numpy(), lengths) for c in ("method", "dataset", "lr", "seed")
-    }
-
-    def stacked(values) -> np.ndarray:
-        return np.concatenate(list(values))
+    names = ("phase", "method", "dataset", "lr", "hyperparameters", "seed")
+    repeat = {c: np.repeat(stored[c].to_numpy(), lengths) for c in names}
 
     def per_trial(column: str) -> np.ndarray:
-        return stacked(axes.at[key, column] for key in stored["population"])
+        return np.concatenate([axes.at[key, column] for key in stored["population"]])
 
-    no_val = [np.full(n, np.nan) for n in lengths]
-    val = [
-        v if v is not None else blank for v, blank in zip(stored["val_curve"], no_val, strict=True)
-    ]
     return pd.DataFrame(
         {
             **repeat,
@@ -194,16 +240,120 @@ def build_curves(stored: pd.DataFrame, populations: pd.DataFrame) -> pd.DataFram
             "samples": per_trial("samples"),
             "steps": per_trial("steps"),
             "seconds": per_trial("seconds_axis"),
-            "train_loss": stacked(stored["train_curve"]),
-            "val_loss": stacked(val),
+            "train_loss": np.concatenate(list(stored["train_curve"])),
+            "val_loss": np.concatenate(list(stored["val_curve"])),
         }
     )[CURVE_COLUMNS]
+
+
+def floors_of(results: Results, dataset: str) -> dict[str, float]:
+    """The floor of each criterion on ``dataset``: losses 1e-12, error rates 1 / n_test
+    (1e-12 for 1 - R²), costs one step's (the smallest step of any of its methods)."""
+    data = results.dataset(dataset)
+    trials = results.evaluation[results.evaluation["dataset"] == dataset]
+    curves = results.curves[
+        (results.curves["phase"] == "eval")
+        & (results.curves["dataset"] == dataset)
+        & (results.curves["epoch"] == 1)
+    ]
+    step = curves["seconds"] / curves["steps"]
+    return {
+        "test_loss": metrics.LOSS_FLOOR,
+        "final_train_loss": metrics.LOSS_FLOOR,
+        "test_error": metrics.LOSS_FLOOR if data.task == "regression" else 1 / len(data.X_test),
+        "seconds_to_target": float(step.min()) if len(step) else metrics.LOSS_FLOOR,
+        "epochs_to_target": float((1 / curves["steps"]).min()) if len(trials) else 1.0,
+    }
+
+
+def summarise(trials: pd.DataFrame, suite: dict) -> pd.DataFrame:
+    """One row per dataset x method of the evaluation phase (SUMMARY_COLUMNS).
+
+    lr, hyperparameters: the tuned configuration; lr_at_edge: it is the smallest or largest
+    lr tuned; tuning_trials: the method's tuning budget; n_seeds: evaluation trials; the
+    criteria's center and 95% interval (geometric for losses and costs, arithmetic for the
+    metric); diverged_count: evaluation trials that diverged; rank: by test_loss_center per
+    dataset (1 = best, ties averaged, a method without evaluation trials last).
+    """
+    rows = []
+    for dataset in suite["datasets"]:
+        for method in suite["methods"]:
+            chain = trials[(trials["dataset"] == dataset) & (trials["method"] == method)]
+            tune, evaluation = chain[chain["phase"] == "tune"], chain[chain["phase"] == "eval"]
+            if chain.empty:
+                continue
+            lr = evaluation["lr"].iloc[0] if len(evaluation) else np.nan
+            row = {
+                "dataset": dataset,
+                "method": method,
+                "lr": lr,
+                "hyperparameters": evaluation["hyperparameters"].iloc[0] if len(evaluation) else "",
+                "lr_at_edge": bool(
+                    len(evaluation)
+                    and at_edge(lr, sorted(tune["lr"].unique()), suite.get("extend_grid", 0))
+                ),
+                "tuning_trials": len(tune),
+                "n_seeds": len(evaluation),
+                "diverged_count": int(evaluation["diverged"].sum()),
+            }
+            for criterion, log in SUMMARY_CRITERIA:
+                values = evaluation[criterion].to_numpy(dtype=float)
+                if log:
+                    values = metrics.floored(values, metrics.LOSS_FLOOR)
+                interval = metrics.confidence_interval(values, log=log)
+                parts = (f"{criterion}_{part}" for part in ("center", "lo", "hi"))
+                row.update(zip(parts, interval, strict=True))
+            rows.append(row)
+    summary = pd.DataFrame(rows)
+    summary["rank"] = summary.groupby("dataset", sort=False)["test_loss_center"].rank(
+        method="average", na_option="bottom"
+    )
+    return summary[SUMMARY_COLUMNS]
+
+
+def compare_methods(trials: pd.DataFrame, suite: dict, floors: dict) -> pd.DataFrame:
+    """Per dataset x criterion, every method against the best, paired by evaluation seed."""
+    evaluation = trials[trials["phase"] == "eval"]
+    parts = []
+    for dataset in suite["datasets"]:
+        here = evaluation[evaluation["dataset"] == dataset]
+        if here.empty:
+            continue
+        methods = [m for m in suite["methods"] if m in set(trials["method"])]
+        for criterion in stats.CRITERIA:
+            values = here.pivot_table(index="seed", columns="method", values=criterion,
+                                      aggfunc="first", dropna=False)  # fmt: skip
+            floor = floors[dataset][criterion]
+            values = values.reindex(columns=methods).apply(metrics.floored, floor=floor)
+            table = stats.compare_to_best(values, margin=suite.get("margin", 0.05))
+            parts.append(table.assign(dataset=dataset, criterion=criterion))
+    if not parts:
+        return pd.DataFrame(columns=COMPARISON_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[COMPARISON_COLUMNS]
+
+
+def rank_methods(
+    summary: pd.DataFrame, comparisons: pd.DataFrame
+) -> tuple[stats.Friedman, pd.DataFrame]:
+    """Friedman and Nemenyi on the test loss across datasets, and the ranking table: one row
+    per method, its mean rank and its verdicts on test loss, best first."""
+    scores = summary.pivot(index="dataset", columns="method", values="test_loss_center")
+    scores = scores.reindex(columns=list(dict.fromkeys(summary["method"])))
+    friedman = stats.friedman(scores)
+    on_loss = comparisons[comparisons["criterion"] == "test_loss"]
+    counts = pd.crosstab(on_loss["method"], on_loss["verdict"]).reindex(
+        index=friedman.mean_rank.index, columns=list(stats.VERDICTS), fill_value=0
+    )
+    ranking = pd.DataFrame({"mean_rank": friedman.mean_rank}).join(counts.fillna(0).astype(int))
+    ranking["datasets"] = summary.groupby("method")["dataset"].nunique()
+    ranking = ranking.reset_index(names="method")
+    return friedman, ranking[RANKING_COLUMNS]
 
 
 def compare(a: Results, b: Results) -> pd.DataFrame:
     """What changed from run A to run B, per dataset x method at each run's tuned lr.
 
-    Columns: dataset, method, lr_a, lr_b, then for final_test_loss, epochs_to_target and
+    Columns: dataset, method, lr_a, lr_b, then for test_loss, epochs_to_target and
     seconds_to_target the means in A and B and delta = B - A, and ``changed``: the metrics
     whose 95% intervals in A and B do not overlap (empty when none). Pairs in only one run
     are listed with NaN for the other.
@@ -213,8 +363,8 @@ def compare(a: Results, b: Results) -> pd.DataFrame:
     table = merged[on].copy()
     table["lr_a"], table["lr_b"] = merged["lr_a"], merged["lr_b"]
     changed = pd.Series([[] for _ in range(len(merged))], index=merged.index)
-    for metric in ("final_test_loss", "epochs_to_target", "seconds_to_target"):
-        mean_a, mean_b = merged[f"{metric}_mean_a"], merged[f"{metric}_mean_b"]
+    for metric in ("test_loss", "epochs_to_target", "seconds_to_target"):
+        mean_a, mean_b = merged[f"{metric}_center_a"], merged[f"{metric}_center_b"]
         table[f"{metric}_a"], table[f"{metric}_b"] = mean_a, mean_b
         table[f"{metric}_delta"] = mean_b - mean_a
         apart = (merged[f"{metric}_hi_a"] < merged[f"{metric}_lo_b"]) | (

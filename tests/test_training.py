@@ -278,3 +278,140 @@ def test_a_schedule_needs_an_lr_attribute():
     X, Y = moons_like(20)
     with pytest.raises(ValueError, match="needs an optimizer with an lr attribute"):
         train(NET, NoLR(), X, Y, schedule=Exponential(0.9))
+
+
+def noisy_sine(n: int, seed: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """A few noisy samples of sin on [-2, 2], that a wide network fits and then overfits."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 2, size=(n, 1))
+    return X, np.sin(X) + noise * rng.normal(size=(n, 1))
+
+
+SINE_NET = MLP([1, 32, 1], hidden="tanh")
+
+
+def test_best_epoch_is_the_first_lowest_finite_validation_row():
+    X, Y = noisy_sine(12, seed=0, noise=0.5)
+    X_val, Y_val = noisy_sine(100, seed=1, noise=0.0)
+    lrs = np.array([0.01, 0.03, 0.0, 0.1, 1e6])  # lr 0: every row ties with row 0
+    history = train(SINE_NET, Adam(lr=lrs), X, Y, batch_size=4, epochs=30, seed=[0, 1, 2, 3, 4],
+                    X_val=X_val, Y_val=Y_val)  # fmt: skip
+    assert history.best_epoch.shape == (5,)
+    assert np.isnan(history.val_loss[1:, 4]).all()  # the lr 1e6 replica diverged at row 1
+    assert history.val_loss[0, 2] == history.val_loss[-1, 2]
+    expected = [int(np.nanargmin(history.val_loss[:, k])) for k in range(5)]
+    assert history.best_epoch.tolist() == expected
+    assert history.best_epoch[2] == 0 and history.best_epoch[4] == 0
+    assert np.all((history.best_epoch[[0, 1, 3]] > 0) & (history.best_epoch[[0, 1, 3]] < 30))
+    # best_params give the recorded validation loss of their row
+    best_val = history.val_loss[history.best_epoch, np.arange(5)]
+    got = SINE_NET.loss_value(history.best_params, X_val, Y_val)
+    np.testing.assert_allclose(got, best_val, rtol=1e-12)
+
+
+def test_best_params_are_the_params_after_best_epoch_epochs():
+    X, Y = noisy_sine(12, seed=0, noise=0.5)
+    X_val, Y_val = noisy_sine(100, seed=1, noise=0.0)
+    run = {"batch_size": 4, "seed": [0, 1, 2, 3], "X_val": X_val, "Y_val": Y_val}
+    history = train(SINE_NET, Adam(lr=0.01), X, Y, epochs=30, **run)
+    best = history.best_epoch
+    assert np.all((best > 0) & (best < 30))  # validation loss rose after the best row
+    assert len(set(best.tolist())) > 1
+    for k, epochs in enumerate(best.tolist()):
+        shorter = train(SINE_NET, Adam(lr=0.01), X, Y, epochs=epochs, **run)
+        for p_best, p_shorter in zip(history.best_params, shorter.params, strict=True):
+            np.testing.assert_array_equal(p_best[k], p_shorter[k])
+
+
+def orthogonal_regression(n: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """Centred, orthogonal features of scales 3 and 1 and an exactly linear target: full-batch
+    GD moves each weight on its own, along curvatures 9 (feature 0), 1 (feature 1 and bias)."""
+    A = np.random.default_rng(0).normal(size=(n, 2))
+    Q, _ = np.linalg.qr(A - A.mean(axis=0))  # orthonormal columns, still centred
+    X = Q * np.sqrt(n) * np.array([3.0, 1.0])
+    return X, X @ np.array([[0.1], [2.0]]) + 1.0
+
+
+def test_a_diverging_replica_keeps_its_best_row_before_the_divergence():
+    # with lr 0.235 > 2 / 9, the feature-0 weight oscillates ever wider until the training
+    # loss passes 1e3 x row 0, while the feature-1 weight and the bias converge. The
+    # validation inputs have no feature 0, so their loss falls at every row up to the
+    # divergence: the best row is the one before it, never the diverged row itself.
+    X, Y = orthogonal_regression()
+    X_val, Y_val = X * np.array([0.0, 1.0]), Y - X[:, :1] * 0.1
+    net = MLP([2, 1], output="identity")
+    lrs, seeds = np.array([0.1, 0.235, 1e6]), [0, 1, 2]
+    run = {"batch_size": None, "X_val": X_val, "Y_val": Y_val}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        together = train(net, SGD(lr=lrs), X, Y, epochs=60, seed=seeds, **run)
+    diverged, best = together.diverged_epoch, together.best_epoch
+    assert diverged[0] == -1 and 10 < diverged[1] < 60 and diverged[2] == 1
+    assert np.all(np.diff(together.val_loss[: diverged[1], 1]) < 0)
+    assert best[1] == diverged[1] - 1
+    assert best[2] == 0
+    for p in together.best_params:
+        assert np.isfinite(p).all()
+    for p_best, p_init in zip(together.best_params, net.init(seeds), strict=True):
+        np.testing.assert_array_equal(p_best[2], p_init[2])
+    shorter = train(net, SGD(lr=lrs), X, Y, epochs=int(best[1]), seed=seeds, **run)
+    for p_best, p_shorter in zip(together.best_params, shorter.params, strict=True):
+        np.testing.assert_array_equal(p_best[1], p_shorter[1])
+    for k, (lr, seed) in enumerate(zip(lrs, seeds, strict=True)):
+        alone = train(net, SGD(lr=lr), X, Y, epochs=60, seed=seed, **run)
+        assert alone.best_epoch[0] == best[k]
+        for p_together, p_alone in zip(together.best_params, alone.best_params, strict=True):
+            np.testing.assert_allclose(p_together[k], p_alone[0], rtol=1e-10, atol=1e-13)
+
+
+def test_a_replica_without_a_finite_validation_loss_keeps_row_0_and_its_initial_params():
+    X, Y = noisy_sine(12, seed=0, noise=0.5)
+    X_val, Y_val = noisy_sine(100, seed=1, noise=0.0)
+    X_val = np.stack([X_val, X_val * 1e300])  # replica 1's outputs overflow: its loss is inf
+    net = MLP([1, 8, 1], hidden="relu")
+    history = train(net, Adam(lr=0.01), X, Y, batch_size=4, epochs=10, seed=[0, 1],
+                    X_val=X_val, Y_val=Y_val)  # fmt: skip
+    assert np.isfinite(history.val_loss[:, 0]).all()
+    assert not np.isfinite(history.val_loss[:, 1]).any()
+    assert history.diverged_epoch.tolist() == [-1, -1]
+    assert history.best_epoch[0] > 0 and history.best_epoch[1] == 0
+    for p_best, p_init in zip(history.best_params, net.init([0, 1]), strict=True):
+        np.testing.assert_array_equal(p_best[1], p_init[1])
+
+
+def test_best_params_do_not_alias_the_trained_params():
+    X, Y = moons_like(70)
+    X_val, Y_val = moons_like(30, seed=1)
+    history = train(NET, Adam(lr=0.01), X, Y, batch_size=16, epochs=3, X_val=X_val, Y_val=Y_val)
+    assert history.best_epoch.tolist() == [3]  # the same values as the trained params
+    trained = [p.copy() for p in history.params]
+    for p_best, p, p_copy in zip(history.best_params, history.params, trained, strict=True):
+        assert p_best.shape == p.shape
+        np.testing.assert_array_equal(p_best, p)
+        p_best += 1.0
+        np.testing.assert_array_equal(p, p_copy)
+        p -= 5.0
+        np.testing.assert_array_equal(p_best, p_copy + 1.0)
+
+
+def test_without_validation_data_there_is_no_best_epoch_or_params():
+    X, Y = moons_like(40)
+    history = train(NET, SGD(lr=0.1), X, Y, batch_size=8, epochs=2)
+    assert history.best_epoch is None
+    assert history.best_params is None
+
+
+def test_after_a_target_loss_stop_the_best_row_is_among_the_rows_trained():
+    X, Y = moons_like(70)
+    X_val, Y_val = moons_like(30, seed=1)
+    lrs = np.array([0.05, 0.1, 1e9])
+    run = {"batch_size": 8, "seed": [0, 1, 2], "X_val": X_val, "Y_val": Y_val}
+    history = train(NET, Adam(lr=lrs), X, Y, epochs=200, target_loss=0.3, **run)
+    assert history.epochs < 200
+    assert np.all(history.best_epoch <= history.epochs)
+    expected = [int(np.nanargmin(history.val_loss[:, k])) for k in range(3)]
+    assert history.best_epoch.tolist() == expected
+    assert history.best_epoch[2] == 0  # diverged at row 1
+    shorter = train(NET, Adam(lr=lrs), X, Y, epochs=int(history.best_epoch[0]), **run)
+    for p_best, p_shorter in zip(history.best_params, shorter.params, strict=True):
+        np.testing.assert_array_equal(p_best[0], p_shorter[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import sqlite3
@@ -19,6 +20,7 @@ import bench
 from backprop import MLP, train
 from bench import runner
 from bench.datasets import load_dataset
+from bench.protocol import chains
 from bench.suite import load_suite
 
 TINY = """
@@ -28,6 +30,8 @@ methods = ["gd", "adam"]
 datasets = ["moons", "blobs"]
 epochs = 3
 seeds = 2
+tuning_seeds = 2
+extend_grid = 1
 
 [model]
 hidden = [4]
@@ -60,6 +64,8 @@ methods = ["slow"]
 datasets = ["moons", "circles", "blobs"]
 epochs = 3
 seeds = 2
+tuning_seeds = 1
+extend_grid = 0
 
 [model]
 hidden = [4]
@@ -79,9 +85,9 @@ n_samples = 100
 n_samples = 100
 """
 RESULT_COLUMNS = [
-    "method", "dataset", "lr", "seed", "final_train_loss", "final_val_loss", "final_test_loss",
-    "test_metric", "best_train_loss", "diverged", "diverged_epoch", "tuned", "epochs_to_target",
-    "epochs_to_relative_target", "auc_log_loss",
+    "phase", "method", "dataset", "lr", "hyperparameters", "seed", "final_train_loss",
+    "final_val_loss", "best_val_loss", "best_epoch", "test_loss", "test_metric",
+    "final_test_loss", "diverged", "diverged_epoch", "epochs_to_target",
 ]  # fmt: skip
 
 
@@ -93,10 +99,26 @@ def write_suite(folder, text: str = TINY, name: str = "tiny.toml"):
 
 
 def assert_same_results(a: bench.Results, b: bench.Results) -> None:
-    """Identical losses, metrics and divergence (times may differ)."""
-    pd.testing.assert_frame_equal(a.trials[RESULT_COLUMNS], b.trials[RESULT_COLUMNS])
-    curve_columns = ["method", "dataset", "lr", "seed", "epoch", "train_loss", "val_loss"]
-    pd.testing.assert_frame_equal(a.curves[curve_columns], b.curves[curve_columns])
+    """Identical losses, metrics and divergence (times may differ), whatever the order in
+    which the populations finished."""
+
+    def ordered(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        keys = [c for c in ("phase", "method", "dataset", "lr", "hyperparameters", "seed",
+                            "epoch") if c in columns]  # fmt: skip
+        return frame[columns].sort_values(keys).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(
+        ordered(a.trials, RESULT_COLUMNS), ordered(b.trials, RESULT_COLUMNS)
+    )
+    curve_columns = ["phase", "method", "dataset", "lr", "seed", "epoch", "train_loss", "val_loss"]
+    pd.testing.assert_frame_equal(
+        ordered(a.curves, curve_columns), ordered(b.curves, curve_columns)
+    )
+    columns = ["dataset", "criterion", "method", "rel_diff", "p_value", "verdict"]
+    untimed = [
+        c.query("criterion != 'seconds_to_target'")[columns] for c in (a.comparisons, b.comparisons)
+    ]
+    pd.testing.assert_frame_equal(*untimed)
 
 
 @pytest.fixture(scope="module")
@@ -109,28 +131,48 @@ def tiny(tmp_path_factory):
 
 def test_every_trial_is_stored_and_tabled(tiny):
     out, results = tiny
-    assert len(results.trials) == 2 * 2 * 2 * 2
-    assert len(results.curves) == 16 * 4
+    evaluation, tuning = results.evaluation, results.tuning
+    assert len(evaluation) == 2 * 2 * 2  # methods x datasets x evaluation seeds
+    assert set(evaluation["seed"]) == {0, 1} and set(tuning["seed"]) == {100000, 100001}
+    assert len(tuning) >= 2 * 2 * 2 * 2  # methods x datasets x grid x tuning seeds (+ extension)
+    assert len(results.curves) == len(results.trials) * 4
     assert results.summary[["dataset", "method"]].values.tolist() == [
         ["moons", "gd"], ["moons", "adam"], ["blobs", "gd"], ["blobs", "adam"]
     ]  # fmt: skip
     assert sorted(p.name for p in (out / "tables").iterdir()) == [
-        "curves.csv", "ranking.csv", "summary.csv", "trials.csv"
+        "comparisons.csv", "curves.csv", "ranking.csv", "summary.csv", "trials.csv"
     ]  # fmt: skip
     assert_same_results(results, bench.load(out))
 
 
+def test_summary_and_comparisons_come_from_evaluation_trials_only(tiny):
+    _, results = tiny
+    assert (results.summary["n_seeds"] == 2).all()
+    assert (results.comparisons["n_pairs"] <= 2).all()
+    for row in results.summary.itertuples():
+        trials = results.evaluation.query(
+            f"dataset == '{row.dataset}' and method == '{row.method}'"
+        )
+        center = np.exp(np.log(trials["test_loss"]).mean())
+        assert row.test_loss_center == pytest.approx(center, rel=1e-12)
+        tuning = results.tuning.query(f"dataset == '{row.dataset}' and method == '{row.method}'")
+        assert row.tuning_trials == len(tuning) and row.lr in set(tuning["lr"])
+    # with 2 pairs nothing but the best is settled
+    assert set(results.comparisons["verdict"]) <= {"best", "inconclusive"}
+
+
 def test_a_huge_lr_is_recorded_as_diverged_and_never_tuned(tiny):
     _, results = tiny
-    huge = results.trials[results.trials["lr"] == 1000.0]
+    huge = results.tuning[results.tuning["lr"] == 1000.0]
     assert len(huge) == 4 and huge["diverged"].all()
-    assert (huge["diverged_epoch"] == 1).all() and not huge["tuned"].any()
-    assert huge[["final_train_loss", "final_test_loss", "test_metric"]].isna().all().all()
+    assert (huge["diverged_epoch"] == 1).all()
+    assert huge[["final_test_loss", "final_test_metric"]].isna().all().all()
+    assert np.isfinite(huge["test_loss"]).all()  # the early-stopped model: row 0's weights
     gd = results.summary[results.summary["method"] == "gd"]
-    assert gd["lr"].tolist() == [0.1, 0.1] and gd["diverged_count"].tolist() == [2, 2]
+    assert gd["lr"].tolist() == [0.1, 0.1] and gd["diverged_count"].tolist() == [0, 0]
 
 
-def test_final_params_are_those_of_the_trial_trained_alone(tiny):
+def test_evaluation_params_are_those_of_the_trial_trained_alone(tiny):
     _, results = tiny
     data = results.dataset("moons")
     expected = load_dataset(load_suite(results.suite["source"]).datasets[0])
@@ -139,56 +181,94 @@ def test_final_params_are_those_of_the_trial_trained_alone(tiny):
     assert net.sizes == (2, 4, 1) and (net.output, net.loss) == ("sigmoid", "binary_cross_entropy")
     from backprop.optimizers import Adam
 
-    alone = train(
-        MLP([2, 4, 1], output="sigmoid", loss="binary_cross_entropy"), Adam(lr=0.1), data.X_train,
-        data.Y_train, batch_size=32, epochs=3, seed=[1], X_val=data.X_val, Y_val=data.Y_val,
-    )  # fmt: skip
-    params = results.final_params("adam", "moons", 0.1, 1)
-    for stored, trained in zip(params, alone.params, strict=True):
+    lr = results.summary.query("method == 'adam' and dataset == 'moons'")["lr"].item()
+    row = results.evaluation.query("method == 'adam' and dataset == 'moons' and seed == 1")
+
+    def alone(epochs: int):
+        return train(
+            MLP([2, 4, 1], output="sigmoid", loss="binary_cross_entropy"), Adam(lr=lr),
+            data.X_train, data.Y_train, batch_size=32, epochs=epochs, seed=[1],
+            X_val=data.X_val, Y_val=data.Y_val,
+        )  # fmt: skip
+
+    full = alone(3)
+    for stored, trained in zip(
+        results.final_params("adam", "moons", lr, 1), full.params, strict=True
+    ):
         np.testing.assert_allclose(stored, trained, rtol=1e-12, atol=1e-14)
-    row = results.trials.query(
-        "method == 'adam' and dataset == 'moons' and lr == 0.1 and seed == 1"
-    )
-    test_loss = net.loss_value(params, data.X_test, data.Y_test)[0]
-    assert row["final_test_loss"].item() == pytest.approx(test_loss, rel=1e-12)
+    assert row["best_epoch"].item() == full.best_epoch[0]
+    best = results.final_params("adam", "moons", lr, 1, best=True)
+    early = alone(int(row["best_epoch"].item()))
+    for stored, trained in zip(best, early.params, strict=True):
+        np.testing.assert_allclose(stored, trained, rtol=1e-12, atol=1e-14)
+    test_loss = net.loss_value(best, data.X_test, data.Y_test)[0]
+    assert row["test_loss"].item() == pytest.approx(test_loss, rel=1e-12)
     with pytest.raises(KeyError, match="lr=0.5"):
         results.final_params("adam", "moons", 0.5, 1)
 
 
-def test_time_axis_is_the_population_time_divided_by_its_size(tiny):
+def test_seconds_per_epoch_of_a_trial_do_not_depend_on_the_population_size(tmp_path, monkeypatch):
+    """With a clock that advances 1 ms per gradient step, a trial's seconds are its steps x
+    1 ms whether its evaluation population holds 1 trial (its own time) or 3 (calibrated)."""
+    steps = [0]
+    real = MLP._gradient_into
+
+    def counted(self, *args, **kwargs):
+        steps[0] += 1
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLP, "_gradient_into", counted)
+    monkeypatch.setattr(time, "perf_counter", lambda: steps[0] * 1e-3)
+    per_epoch = {}
+    for seeds in (1, 3):
+        text = TINY.replace("seeds = 2\ntuning", f"seeds = {seeds}\ntuning")
+        path = write_suite(tmp_path, text, f"s{seeds}.toml")
+        results = bench.run(path, out=tmp_path / f"s{seeds}", jobs=1, progress=False)
+        curves = results.curves[results.curves["phase"] == "eval"]
+        assert set(curves["seed"]) == set(range(seeds))
+        for method, group in curves[curves["epoch"] > 0].groupby("method"):
+            per_epoch[method, seeds] = (group["seconds"] / group["epoch"]).to_numpy()
+    # 60 training samples: gd takes 1 step an epoch, adam (batch 32) 2
+    for method, cost in (("gd", 1e-3), ("adam", 2e-3)):
+        for seeds in (1, 3):
+            np.testing.assert_allclose(per_epoch[method, seeds], cost, rtol=1e-9)
+
+
+def test_provenance_calibration_and_protocol_are_stored(tiny):
     out, results = tiny
-    with sqlite3.connect(out / "runs.sqlite") as db:
-        rows = db.execute("SELECT method, dataset, size, seconds FROM populations").fetchall()
-    for method, dataset, size, seconds in rows:
-        last = results.curves.query(f"method == '{method}' and dataset == '{dataset}'")
-        assert last["seconds"].max() * size == pytest.approx(seconds, rel=1e-12)
-        assert size == 4
-    assert results.provenance["time_axis"] == runner.TIME_AXIS
-
-
-def test_provenance_and_protocol_are_stored(tiny):
-    _, results = tiny
     record = results.provenance
     assert record["versions"]["python"] == ".".join(map(str, sys.version_info[:3]))
     assert record["versions"]["numpy"] == np.__version__
     assert set(record["versions"]) >= {"backprop-bench", "scikit-learn"}
     assert record["cpu"] and record["started_at"] <= record["finished_at"]
     assert record["git_commit"] is None or len(record["git_commit"]) == 40
-    assert (record["trained"], record["reused"]) == (4, 0)
-    assert "validation loss" in results.suite["protocol"]["tuning"]
+    assert record["reused"] == 0 and record["trained"] == len(results.suite["populations"])
+    assert record["time_axis"] == runner.TIME_AXIS and "calibrated" in record["time_axis"]
+    assert "best validation loss" in results.suite["protocol"]["tuning"]
     assert results.suite["model"] == {"hidden": [4], "activation": "relu"}
+    with sqlite3.connect(out / "runs.sqlite") as db:
+        rows = db.execute(
+            "SELECT phase, calibration, cpu, wall_seconds FROM populations"
+        ).fetchall()
+    assert {phase for phase, *_ in rows} == {"tune", "eval"}
+    for phase, calibration, cpu, wall in rows:
+        assert (calibration is None) == (phase == "tune") and cpu == runner.cpu_model()
+        assert wall > 0 and (calibration is None or calibration > 0)
 
 
-def test_a_rerun_skips_stored_populations_and_force_retrains_them(tiny, monkeypatch, capsys):
+def test_a_rerun_reads_every_population_back_and_force_retrains_them(tiny, monkeypatch, capsys):
     out, first = tiny
     calls = []
     real = runner.train_population
     monkeypatch.setattr(runner, "train_population", lambda p: calls.append(p) or real(p))
     again = bench.run(first.suite["source"], out=out, jobs=1)
-    assert calls == [] and "4 of 4 populations already stored" in capsys.readouterr().err
+    populations = len(first.suite["populations"])
+    assert (
+        calls == [] and f"{populations} populations were already stored" in capsys.readouterr().err
+    )
     assert_same_results(first, again)
     forced = bench.run(first.suite["source"], out=out, jobs=1, force=True, progress=False)
-    assert len(calls) == 4
+    assert len(calls) == populations
     assert_same_results(first, forced)
 
 
@@ -198,13 +278,118 @@ def test_jobs_two_gives_the_results_of_jobs_one(tiny, tmp_path):
     assert_same_results(one, two)
 
 
-def test_populations_with_smaller_batches_are_started_first(tiny):
+def test_the_longest_chains_start_first(tiny):
     _, results = tiny
     suite = load_suite(results.suite["source"])
-    ordered = runner.longest_first(suite.populations())
-    assert [(p.method.name, p.dataset.name) for p in ordered] == [
+    assert [(c.method.name, c.dataset.name) for c in chains(suite)] == [
         ("adam", "moons"), ("adam", "blobs"), ("gd", "moons"), ("gd", "blobs")
     ]  # fmt: skip
+
+
+class Interrupt(Exception):
+    """Stands for a kill in the middle of a run."""
+
+
+def test_a_run_stopped_in_evaluation_resumes_without_retraining_tuning(tiny, tmp_path, monkeypatch):
+    _, reference = tiny
+    real = runner.train_population
+
+    def stop_at_evaluation(population):
+        if population.phase == "eval":
+            raise Interrupt
+        return real(population)
+
+    monkeypatch.setattr(runner, "train_population", stop_at_evaluation)
+    out = tmp_path / "stopped"
+    with pytest.raises(Interrupt):
+        bench.run(reference.suite["source"], out=out, jobs=1, progress=False)
+    assert len(bench.load(out).tuning) > 0 and bench.load(out).evaluation.empty
+    phases = []
+    monkeypatch.setattr(runner, "train_population", lambda p: phases.append(p.phase) or real(p))
+    resumed = bench.run(reference.suite["source"], out=out, jobs=1, progress=False)
+    assert phases == ["eval"] * 4  # the tuning populations were read back, not retrained
+    assert_same_results(reference, resumed)
+
+
+def test_raising_seeds_trains_only_the_new_evaluation_seeds(tmp_path, monkeypatch):
+    text = TINY.replace("seeds = 2\ntuning", "seeds = 4\ntuning")
+    out = tmp_path / "out"
+    four = bench.run(write_suite(tmp_path, text), out=out, jobs=1, progress=False)
+    trained = []
+    real = runner.train_population
+    monkeypatch.setattr(runner, "train_population", lambda p: trained.append(p) or real(p))
+    six = bench.run(write_suite(tmp_path, text.replace("seeds = 4", "seeds = 6")), out=out,
+                    jobs=1, progress=False)  # fmt: skip
+    assert [p.phase for p in trained] == ["eval"] * 4  # one per method x dataset
+    assert all(sorted(t[2] for t in p.trials) == [4, 5] for p in trained)
+    assert len(six.evaluation) == 2 * 2 * 6
+    old = six.evaluation[six.evaluation["seed"] < 4]
+    columns = ["method", "dataset", "seed", "test_loss", "final_train_loss"]
+    pd.testing.assert_frame_equal(
+        old[columns].sort_values(columns[:3]).reset_index(drop=True),
+        four.evaluation[columns].sort_values(columns[:3]).reset_index(drop=True),
+    )
+
+
+GD_TABLE = "[method.gd]\nlr = [0.1, 1000.0]   # 1000 diverges\n"
+ADAM_TABLE = "[method.adam]\nlr = [0.01, 0.1]\n"
+BLOBS_TABLE = "[dataset.blobs]\nn_samples = 100\n"
+
+
+def test_a_grid_below_the_optimum_grows_to_an_interior_lr_or_flags_the_edge(tmp_path):
+    text = (
+        TINY.replace(GD_TABLE, "")
+        .replace('methods = ["gd", "adam"]', 'methods = ["adam"]')
+        .replace("extend_grid = 1", "extend_grid = 3")
+        .replace("lr = [0.01, 0.1]", "lr = [1e-5, 3e-5]")
+    )
+    results = bench.run(write_suite(tmp_path, text), out=tmp_path / "out", jobs=1, progress=False)
+    for row in results.summary.itertuples():
+        tried = sorted(results.tuning.query(f"dataset == '{row.dataset}'")["lr"].unique())
+        assert tried[:2] == [1e-5, 3e-5] and len(tried) > 2  # the grid grew upward
+        assert row.lr > 3e-5
+        assert row.lr_at_edge == (row.lr == tried[-1])
+        extended = results.tuning.query(f"dataset == '{row.dataset}' and lr > 3e-5")
+        assert extended["extended"].all()
+
+
+def test_search_trains_every_combination_in_one_population_per_phase(tmp_path, monkeypatch):
+    text = TINY.replace(GD_TABLE, "").replace(ADAM_TABLE, "").replace(BLOBS_TABLE, "")
+    text = text.replace('methods = ["gd", "adam"]', 'methods = ["momentum"]').replace(
+        'datasets = ["moons", "blobs"]', 'datasets = ["moons"]'
+    ) + ("[method.momentum]\nlr = [0.01, 0.1]\n[method.momentum.search]\nmomentum = [0.5, 0.9]\n")
+    trained = []
+    real = runner.train_population
+    monkeypatch.setattr(runner, "train_population", lambda p: trained.append(p) or real(p))
+    results = bench.run(write_suite(tmp_path, text), out=tmp_path / "out", jobs=1, progress=False)
+    first = trained[0]
+    assert first.phase == "tune" and len(first.trials) == 2 * 2 * 2  # lrs x momenta x seeds
+    assert {dict(h)["momentum"] for _, h, _ in first.trials} == {0.5, 0.9}
+    assert [p.phase for p in trained].count("eval") == 1
+    row = results.summary.iloc[0]
+    assert row["tuning_trials"] == sum(len(p.trials) for p in trained if p.phase == "tune")
+    assert json.loads(row["hyperparameters"])["momentum"] in (0.5, 0.9)
+    assert set(results.evaluation["hyperparameters"]) == {row["hyperparameters"]}
+
+
+def test_a_store_of_the_older_schema_is_refused_and_left_alone(tmp_path, capsys):
+    out = tmp_path / "old"
+    out.mkdir()
+    with sqlite3.connect(out / "runs.sqlite") as db:
+        db.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "CREATE TABLE populations (key TEXT); CREATE TABLE trials (population TEXT);"
+            "CREATE TABLE curves (population TEXT);"
+            "INSERT INTO meta VALUES ('schema', '1');"
+        )
+    before = (out / "runs.sqlite").read_bytes()
+    from bench.cli import main
+
+    assert main(["run", "--suite", str(write_suite(tmp_path)), "--out", str(out)]) == 2
+    message = capsys.readouterr().err
+    assert "older backprop-bench" in message and "schema 1" in message and "--out" in message
+    assert (out / "runs.sqlite").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["runs.sqlite"]
 
 
 def test_bad_jobs_and_clusters_are_refused_before_anything_is_written(tmp_path):
@@ -245,12 +430,11 @@ def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_results(
     process.communicate()
     assert process.returncode == -signal.SIGKILL
     stored = stored_populations(out / "runs.sqlite")
-    assert 1 <= stored < 3
-    assert len(bench.load(out).missing) == 3 - stored
+    assert 1 <= stored < 6  # a tuning and an evaluation population per dataset
 
     resumed = bench.run(path, out=out, jobs=1)
-    assert "populations already stored" in capsys.readouterr().err
-    assert resumed.provenance["reused"] == stored and resumed.provenance["trained"] == 3 - stored
+    assert "populations were already stored" in capsys.readouterr().err
+    assert resumed.provenance["reused"] == stored and resumed.provenance["trained"] == 6 - stored
     assert_same_results(reference, resumed)
 
 
@@ -268,8 +452,8 @@ def test_progress_is_a_bar_on_a_terminal_and_a_line_per_population_elsewhere():
     progress.update(result)
     progress.update(result)
     assert lines.getvalue().splitlines() == [
-        "adam on moons: 4 trials in 0.08 s (4/8 trials done)",
-        "adam on moons: 4 trials in 0.08 s (8/8 trials done)",
+        "adam on moons, evaluation: 4 trials in 0.08 s (4/8 trials done)",
+        "adam on moons, evaluation: 4 trials in 0.08 s (8/8 trials done)",
     ]
     terminal = Terminal()
     bar = runner.Progress(8, stream=terminal)

@@ -194,7 +194,10 @@ def finish(results) -> None:
         print(f"report: {write_report(results)}")
     if len(results.ranking):
         with pd.option_context("display.width", 200):
-            print("\nranking (mean rank over datasets; wins: CI below every other method's):")
+            print(
+                "\nmean rank of the test loss over datasets, and per dataset the verdict against "
+                "the best method (paired by seed; see the report's Conclusions):"
+            )
             print(results.ranking.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 
 

@@ -208,8 +208,8 @@ class Store:
         except sqlite3.Error as err:
             raise StoreError(f"cannot open the results store {self.path}: {err}") from err
         try:
+            self._check_or_create()  # first: WAL mode would rewrite a refused file's header
             self.db.execute("PRAGMA journal_mode=WAL")
-            self._check_or_create()
         except sqlite3.DatabaseError as err:
             self.db.close()
             raise StoreError(self.damaged(str(err))) from err

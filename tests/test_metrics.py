@@ -1,4 +1,4 @@
-"""bench.metrics: per-trial metrics, tuning, bootstrap intervals, ranks and wins, by hand."""
+"""bench.metrics: per-trial metrics, censored costs, floors and confidence intervals, by hand."""
 
 from __future__ import annotations
 
@@ -10,27 +10,8 @@ from sklearn.metrics import r2_score
 from bench import metrics
 
 NAN = np.nan
-
-
-def trials_frame(rows: list[tuple]) -> pd.DataFrame:
-    """Trials from (dataset, method, lr, seed, final_val_loss, final_test_loss, diverged)."""
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "dataset",
-            "method",
-            "lr",
-            "seed",
-            "final_val_loss",
-            "final_test_loss",
-            "diverged",
-        ],
-    )
-    frame["final_train_loss"] = frame["final_val_loss"] / 2
-    for column in ("test_metric", "epochs_to_target", *metrics.EXTRA_SUMMARY_METRICS):
-        frame[column] = frame.get(column, 1.0)
-    frame["tuned"] = metrics.mark_tuned(frame)
-    return frame
+T_975_2 = 4.302652729749462  # Student t quantile t_{0.975, 2} (tables give 4.303)
+T_950_2 = 2.919985580353724  # t_{0.95, 2} (tables give 2.920)
 
 
 def test_accuracy_binary_thresholds_at_one_half_per_replica():
@@ -60,127 +41,118 @@ def test_unknown_task_is_named_in_the_error():
         metrics.test_metric("ranking", np.zeros((1, 2, 1)), np.zeros((2, 1)))
 
 
-def test_final_losses_are_nan_for_diverged_replicas_and_best_skips_nan():
-    loss = np.array([[1.0, 1.0], [0.5, 2.0], [0.7, NAN]])
-    np.testing.assert_array_equal(metrics.final_losses(loss, np.array([-1, 2])), [0.7, NAN])
-    np.testing.assert_array_equal(metrics.best_losses(loss), [0.5, 1.0])
+def test_final_losses_are_the_last_row_and_nan_for_diverged_replicas():
+    loss = np.array([[1.0, 1.0, 1.0], [0.5, 2.0, 0.4], [0.7, NAN, 0.3]])
+    np.testing.assert_array_equal(
+        metrics.final_losses(loss, np.array([-1, 2, -1])), [0.7, NAN, 0.3]
+    )
+    # a replica flagged diverged is NaN even where its last row is finite
+    np.testing.assert_array_equal(
+        metrics.final_losses(loss, np.array([1, -1, -1])), [NAN, NAN, 0.3]
+    )
     np.testing.assert_array_equal(metrics.final_losses(None, np.array([-1, 2])), [NAN, NAN])
+    assert loss[-1, 0] == 0.7  # the caller's array is left alone
+
+
+def test_first_reached_is_the_first_row_at_or_below_the_target():
+    loss = np.array([1.0, 0.5, 0.2, 0.05, 0.3])
+    assert metrics.first_reached(loss, 0.2) == 2  # equality counts
+    assert metrics.first_reached(loss, 1.0) == 0  # row 0, before training, counts too
+    assert metrics.first_reached(loss, 0.01) == -1
+    assert metrics.first_reached(loss, None) == -1
+    assert metrics.first_reached(loss, NAN) == -1
+    assert metrics.first_reached(np.array([1.0, NAN, NAN]), 0.5) == -1  # diverged
+
+
+AXES = {
+    "samples": np.arange(5) * 100.0,
+    "steps": np.arange(5) * 4.0,
+    "seconds": np.array([0.0, 0.1, 0.25, 0.3, 0.4]),
+}
 
 
 def test_cost_to_target_reads_every_axis_at_the_first_row_reaching_it():
     loss = np.array([1.0, 0.5, 0.2, 0.05, 0.3])
-    axes = {
-        "samples": np.arange(5) * 100.0,
-        "steps": np.arange(5) * 4.0,
-        "seconds": np.array([0, 0.1, 0.25, 0.3, 0.4]),
-    }
-    assert metrics.cost_to_target(loss, axes, 0.2) == {
+    assert metrics.cost_to_target(loss, AXES, 0.2) == {
         "epochs_to_target": 2.0,
         "samples_to_target": 200.0,
         "steps_to_target": 8.0,
         "seconds_to_target": 0.25,
     }
-    unreached = metrics.cost_to_target(loss, axes, 0.01)
-    assert all(np.isnan(v) for v in unreached.values())
-    assert np.isnan(metrics.cost_to_target(loss, axes, None)["epochs_to_target"])
 
 
-def test_auc_of_log_loss_is_the_trapezoid_over_epochs_normalised():
-    # log10 = [0, -1, -2]: trapezoid = -0.5 - 1.5 = -2, over 2 epochs
-    assert metrics.auc_log_loss(np.array([1.0, 0.1, 0.01])) == pytest.approx(-1.0)
-    assert np.isnan(metrics.auc_log_loss(np.array([1.0, NAN, NAN])))
-    assert metrics.auc_log_loss(np.array([1.0, 0.0])) == pytest.approx(-6.0)  # the 1e-12 floor
+def test_an_unreached_target_is_censored_at_the_cost_of_one_more_epoch():
+    # E = 4 epochs: censored at E + 1 = 5 epochs, each axis at axis[E] * 5 / 4
+    censored = {
+        "epochs_to_target": 5.0,
+        "samples_to_target": 500.0,
+        "steps_to_target": 20.0,
+        "seconds_to_target": 0.5,
+    }
+    loss = np.array([1.0, 0.5, 0.2, 0.05, 0.3])
+    for target in (0.01, None, NAN):
+        costs = metrics.cost_to_target(loss, AXES, target)
+        assert costs == pytest.approx(censored), target
+    diverged = np.array([1.0, 0.5, NAN, NAN, NAN])
+    assert metrics.cost_to_target(diverged, AXES, 0.2) == pytest.approx(censored)
+    # slower than any reached trial, even one reaching the target at the last epoch
+    assert metrics.cost_to_target(loss, AXES, 0.3)["seconds_to_target"] < 0.5
+    # only epochs without other axes; no epoch trained: no cost to scale
+    assert metrics.cost_to_target(loss[:3], {}, 0.1) == {"epochs_to_target": 3.0}
+    assert np.isnan(metrics.cost_to_target(np.array([1.0]), {}, 0.1)["epochs_to_target"])
 
 
-def test_bootstrap_ci_of_two_values_spans_both_and_is_reproducible():
-    # resampled means of [0, 1] are 0, 0.5, 1 with probabilities 1/4, 1/2, 1/4
-    assert metrics.bootstrap_ci([0.0, 1.0]) == (0.5, 0.0, 1.0)
-    assert metrics.bootstrap_ci([3.0, 3.0, 3.0]) == (3.0, 3.0, 3.0)
-    values = [0.1, 0.4, 0.35, 0.2, 0.3]
-    mean, lo, hi = metrics.bootstrap_ci(values)
-    assert mean == pytest.approx(0.27) and lo < mean < hi
-    assert metrics.bootstrap_ci(values) == (mean, lo, hi)
-    assert all(np.isnan(v) for v in metrics.bootstrap_ci([0.1, NAN]))
-
-
-def test_tuned_lr_has_best_mean_validation_loss_and_never_a_diverged_seed():
-    trials = trials_frame(
-        [
-            ("moons", "adam", 0.01, 0, 0.6, 0.6, False),
-            ("moons", "adam", 0.01, 1, 0.6, 0.6, False),
-            ("moons", "adam", 0.1, 0, 0.3, 0.3, False),
-            ("moons", "adam", 0.1, 1, 0.5, 0.5, False),
-            ("moons", "adam", 1.0, 0, 0.1, 0.1, False),  # best mean, but a seed diverged
-            ("moons", "adam", 1.0, 1, NAN, NAN, True),
-            ("moons", "sgd", 10.0, 0, NAN, NAN, True),
-            ("moons", "sgd", 10.0, 1, NAN, NAN, True),
-        ]
+def test_floored_raises_values_to_the_floor_and_keeps_nan():
+    values = np.array([0.0, 1e-15, 0.5, NAN, 2.0])
+    np.testing.assert_array_equal(
+        metrics.floored(values, metrics.LOSS_FLOOR), [1e-12, 1e-12, 0.5, NAN, 2.0]
     )
-    tuned = metrics.tuned_lrs(trials).set_index("method")["lr"]
-    assert tuned["adam"] == 0.1 and np.isnan(tuned["sgd"])
-    assert trials["tuned"].tolist() == [False, False, True, True, False, False, False, False]
+    series = pd.Series([0.0, 0.1, NAN])
+    np.testing.assert_array_equal(metrics.floored(series, 0.025), [0.025, 0.1, NAN])
+    assert metrics.LOSS_FLOOR == 1e-12
 
 
-def test_summary_means_ranks_and_all_diverged_method_at_the_bottom():
-    trials = trials_frame(
-        [
-            ("moons", "adam", 0.1, 0, 0.2, 0.2, False),
-            ("moons", "adam", 0.1, 1, 0.4, 0.4, False),
-            ("moons", "adam", 1.0, 0, NAN, NAN, True),
-            ("moons", "adam", 1.0, 1, 0.1, 0.1, False),
-            ("moons", "gd", 0.1, 0, 0.1, 0.1, False),
-            ("moons", "gd", 0.1, 1, 0.2, 0.2, False),
-            ("moons", "sgd", 10.0, 0, NAN, NAN, True),
-            ("moons", "sgd", 10.0, 1, NAN, NAN, True),
-        ]
-    )
-    summary = metrics.summarise(trials).set_index("method")
-    assert list(summary.columns[:4]) == ["dataset", "lr", "n_seeds", "final_train_loss_mean"]
-    assert summary.loc["adam", "final_test_loss_mean"] == pytest.approx(0.3)
-    assert summary.loc["adam", "final_train_loss_mean"] == pytest.approx(0.15)
-    assert summary.loc["adam", ["lr", "n_seeds", "diverged_count", "rank"]].tolist() == [
-        0.1, 2, 1, 2
-    ]  # fmt: skip
-    assert summary.loc["gd", "rank"] == 1
-    assert summary.loc["sgd", ["n_seeds", "diverged_count", "rank"]].tolist() == [0, 2, 3]
-    assert np.isnan(summary.loc["sgd", "lr"]) and np.isnan(summary.loc["sgd", "final_test_loss_hi"])
+def test_confidence_interval_of_one_two_three_is_the_t_interval_by_hand():
+    # mean 2, sd 1, n 3: half width t_{0.975, 2} / sqrt(3) = 4.3027 / 1.7321 = 2.4841
+    center, lo, hi = metrics.confidence_interval([1.0, 2.0, 3.0])
+    assert center == 2.0
+    assert lo == pytest.approx(2 - T_975_2 / np.sqrt(3), rel=1e-12)
+    assert hi == pytest.approx(2 + T_975_2 / np.sqrt(3), rel=1e-12)
+    assert hi - lo == pytest.approx(4.96828, abs=1e-5)
+    # the level changes the quantile: t_{0.95, 2} for 90%
+    _, lo90, hi90 = metrics.confidence_interval([1.0, 2.0, 3.0], level=0.9)
+    assert (lo90, hi90) == pytest.approx((2 - T_950_2 / np.sqrt(3), 2 + T_950_2 / np.sqrt(3)))
+    # order does not matter; a constant sample has a zero-width interval
+    assert metrics.confidence_interval([3.0, 1.0, 2.0]) == (center, lo, hi)
+    assert metrics.confidence_interval([0.3, 0.3]) == (0.3, 0.3, 0.3)
 
 
-def test_relative_target_is_five_percent_above_the_best_tuned_mean_final_train_loss():
-    trials = trials_frame(
-        [
-            ("moons", "adam", 0.1, 0, 0.2, 0.2, False),  # final_train_loss = val / 2
-            ("moons", "adam", 0.1, 1, 0.4, 0.4, False),
-            ("moons", "gd", 0.1, 0, 0.8, 0.8, False),
-            ("moons", "gd", 0.1, 1, 0.8, 0.8, False),
-        ]
-    )
-    assert metrics.relative_targets(trials)["moons"] == pytest.approx(1.05 * 0.15)
+def test_confidence_interval_with_log_is_the_geometric_mean_and_its_interval():
+    # log10 of [1, 10, 100] is [0, 1, 2]: geometric mean 10, the t interval in log space
+    center, lo, hi = metrics.confidence_interval([1.0, 10.0, 100.0], log=True)
+    half = T_975_2 * np.log(10) / np.sqrt(3)
+    assert center == pytest.approx(10.0, rel=1e-12)
+    assert (lo, hi) == pytest.approx((10 * np.exp(-half), 10 * np.exp(half)), rel=1e-12)
+    assert lo * hi == pytest.approx(100.0)  # symmetric around the center in log space
+    assert lo > 0  # a geometric interval never goes below zero
+    arithmetic = metrics.confidence_interval([1.0, 10.0, 100.0])
+    assert arithmetic[0] == 37.0 and arithmetic[1] < 0
 
 
-def test_wins_need_an_interval_below_every_other_and_mean_rank_averages_datasets():
-    def row(dataset, method, mean, lo, hi, rank):
-        return {
-            "dataset": dataset,
-            "method": method,
-            "final_test_loss_mean": mean,
-            "final_test_loss_lo": lo,
-            "final_test_loss_hi": hi,
-            "rank": rank,
-        }
+@pytest.mark.parametrize(
+    ("values", "log"),
+    [
+        ([], False),
+        ([0.5], False),  # one value has no spread
+        ([0.5, NAN, 0.7], False),
+        ([0.5, np.inf], False),
+        ([0.5, 0.0], True),  # a log of zero
+        ([0.5, -0.1], True),
+    ],
+)
+def test_confidence_interval_is_nan_without_two_finite_usable_values(values, log):
+    assert all(np.isnan(v) for v in metrics.confidence_interval(values, log=log))
 
-    summary = pd.DataFrame(
-        [
-            row("moons", "adam", 0.1, 0.05, 0.15, 1),  # separated from both: a win
-            row("moons", "gd", 0.3, 0.2, 0.4, 2),
-            row("moons", "sgd", NAN, NAN, NAN, 3),
-            row("digits", "adam", 0.3, 0.2, 0.4, 2),
-            row("digits", "gd", 0.25, 0.15, 0.35, 1),  # overlaps adam: no win
-            row("digits", "sgd", 0.5, 0.45, 0.55, 3),
-        ]
-    )
-    ranking = metrics.rank_methods(summary)
-    assert ranking["method"].tolist() == ["adam", "gd", "sgd"]
-    assert ranking["mean_rank"].tolist() == [1.5, 1.5, 3.0]
-    assert ranking["wins"].tolist() == [1, 0, 0]
-    assert ranking["datasets"].tolist() == [2, 2, 2]
+
+def test_confidence_interval_accepts_negative_values_without_log():
+    assert metrics.confidence_interval([-1.0, -3.0])[0] == -2.0

@@ -2,100 +2,268 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from datetime import datetime
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bench.store import PopulationResult, Store, StoreError
+from bench.suite import SCHEMA_VERSION
 
 NAN = np.nan
+TRAIN = [[0.7, 0.7, 0.7, 0.7], [0.4, 0.3, NAN, 0.6], [0.09, 0.2, NAN, 0.5]]
 
 
 def make_result(
     key: str = "k1",
     method: str = "adam",
     dataset: str = "moons",
-    lrs: tuple[float, ...] = (0.1, 0.1, 1.0, 1.0),
+    phase: str = "eval",
+    lrs: tuple[float, ...] | None = None,
+    seeds: tuple[int, ...] | None = None,
     train_loss: list[list[float]] | None = None,
-    test_loss: tuple[float, ...] = (0.30, 0.25, NAN, 0.5),
+    test_loss: tuple[float, ...] = (0.30, 0.25, 0.6, 0.5),
+    test_metric: tuple[float, ...] = (0.9, 0.95, 0.7, 0.8),
+    hyperparameters: tuple[str, ...] | None = None,
+    config: str | None = None,
+    wall_seconds: float = 0.08,
+    calibration: float = 0.01,
+    cpu: str = "Test CPU @ 3.00GHz",
 ) -> PopulationResult:
-    """A hand-made population of 4 trials x 3 epoch rows; trial 2 diverges at row 1."""
-    train = np.array(
-        train_loss
-        if train_loss is not None
-        else [[0.7, 0.7, 0.7, 0.7], [0.4, 0.3, NAN, 0.6], [0.09, 0.2, NAN, 0.5]]
-    )
-    K = train.shape[1]
-    diverged = np.array([-1 if np.isfinite(train[-1, k]) else 1 for k in range(K)])
+    """A hand-made population of K trials x E + 1 epoch rows, by default 4 x 3 where trial 2
+    diverges at row 1 (its curve is NaN from there on).
+
+    val_loss = train_loss + 0.05; best_epoch: the row of the lowest val_loss before divergence;
+    test_loss, test_metric: of the early-stopped model, finite even where diverged;
+    final_test_loss = test_loss + 0.01 and final_test_metric = test_metric - 0.05, NaN where
+    diverged; samples 60 e, steps 2 e; in "eval": seconds calibration x e, params + 100 as
+    best_params; in "tune": NaN seconds, no calibration and no best_params. lrs default 0.1
+    each, seeds 0.. (eval) or 100000.. (tune), hyperparameters "{}" each.
+    """
+    train = np.array(TRAIN if train_loss is None else train_loss, dtype=float)
+    rows, K = train.shape
+    epochs = np.arange(rows, dtype=float)
+    diverged = np.array(
+        [int(np.flatnonzero(np.isnan(train[:, k]))[0]) if np.isnan(train[-1, k]) else -1
+         for k in range(K)]
+    )  # fmt: skip
+    val = train + 0.05
+    best_epoch = np.nanargmin(val, axis=0)
+    lost = diverged >= 0
+    tune = phase == "tune"
+    params = np.arange(K * 5, dtype=float).reshape(K, 5) + 0.5
+    first_seed = 100_000 if tune else 0
     return PopulationResult(
         key=key,
+        phase=phase,
+        config=config or f"config-of-{key}",
         method=method,
         dataset=dataset,
         task="binary",
-        spec={"method": method, "dataset": dataset},
-        lrs=np.array(lrs),
-        seeds=np.array([0, 1, 0, 1][:K]),
+        spec={"method": method, "dataset": dataset, "phase": phase},
+        lrs=np.array(lrs if lrs is not None else [0.1] * K, dtype=float),
+        hyperparameters=list(hyperparameters or ["{}"] * K),
+        seeds=np.array(seeds if seeds is not None else range(first_seed, first_seed + K)),
         train_loss=train,
-        val_loss=train + 0.05,
-        samples=np.array([0.0, 60.0, 120.0]),
-        steps=np.array([0.0, 2.0, 4.0]),
-        seconds=np.array([0.0, 0.01, 0.02]),
-        wall_seconds=0.08,
+        val_loss=val,
+        samples=60.0 * epochs,
+        steps=2.0 * epochs,
+        seconds=np.full(rows, NAN) if tune else calibration * epochs,
+        wall_seconds=wall_seconds,
+        calibration=None if tune else calibration,
+        cpu=cpu,
         diverged_epoch=diverged,
-        final_test_loss=np.array(test_loss[:K]),
-        test_metric=np.where(np.isfinite(test_loss[:K]), 0.9, NAN),
-        params=np.arange(K * 5, dtype=float).reshape(K, 5),
+        best_epoch=best_epoch,
+        best_val_loss=val[best_epoch, np.arange(K)],
+        test_loss=np.array(test_loss[:K], dtype=float),
+        test_metric=np.array(test_metric[:K], dtype=float),
+        final_test_loss=np.where(lost, NAN, np.array(test_loss[:K]) + 0.01),
+        final_test_metric=np.where(lost, NAN, np.array(test_metric[:K]) - 0.05),
+        params=params,
+        best_params=None if tune else params + 100,
     )
 
 
-def test_a_population_round_trips_with_nan_losses_and_params(tmp_path):
+def test_the_hand_made_population_is_what_its_docstring_says():
     result = make_result()
-    with Store(tmp_path / "out" / "runs.sqlite", create=True) as store:
+    assert (result.method, result.dataset, result.phase, result.size) == (
+        "adam",
+        "moons",
+        "eval",
+        4,
+    )
+    assert result.diverged_epoch.tolist() == [-1, -1, 1, -1]
+    assert result.best_epoch.tolist() == [2, 2, 0, 2]
+    np.testing.assert_allclose(result.best_val_loss, [0.14, 0.25, 0.75, 0.55])
+    tune = make_result(phase="tune", train_loss=[[0.7, 0.7], [0.6, 0.5]])
+    assert tune.seeds.tolist() == [100000, 100001] and tune.best_params is None
+
+
+def test_a_population_round_trips_every_field_with_nan_as_null(tmp_path):
+    result = make_result(
+        lrs=(0.1, 0.1, 1.0, 1.0),
+        seeds=(0, 1, 0, 1),
+        test_loss=(0.30, 0.25, NAN, 0.5),
+        hyperparameters=('{"momentum": 0.5}', '{"momentum": 0.9}', "{}", "{}"),
+    )
+    path = tmp_path / "out" / "runs.sqlite"
+    with Store(path, create=True) as store:
         store.save(result)
-    with Store(tmp_path / "out" / "runs.sqlite") as store:
+    with Store(path) as store:
         assert store.finished_keys() == {"k1"}
         trials = store.trials(["k1"])
         population = store.populations(["k1"]).iloc[0]
-        params = store.params("k1", 3)
+        final, best = store.params("k1", 3), store.params("k1", 3, best=True)
+        nulls = store.db.execute(
+            "SELECT final_train_loss, final_val_loss, test_loss, final_test_loss, "
+            "final_test_metric, best_params IS NULL FROM trials WHERE trial = 2"
+        ).fetchone()
+    assert nulls == (None, None, None, None, None, 0)  # NaN is stored as NULL
+    assert trials["population"].tolist() == ["k1"] * 4
     assert trials["trial"].tolist() == [0, 1, 2, 3]
+    assert trials["phase"].tolist() == ["eval"] * 4
+    assert trials["method"].tolist() == ["adam"] * 4
+    assert trials["dataset"].tolist() == ["moons"] * 4
     assert trials["lr"].tolist() == [0.1, 0.1, 1.0, 1.0]
-    np.testing.assert_array_equal(trials["final_train_loss"].astype(float), [0.09, 0.2, NAN, 0.5])
-    np.testing.assert_array_equal(trials["best_train_loss"].astype(float), [0.09, 0.2, 0.7, 0.5])
-    np.testing.assert_array_equal(trials["final_test_loss"].astype(float), [0.30, 0.25, NAN, 0.5])
+    assert trials["hyperparameters"].tolist() == [
+        '{"momentum": 0.5}', '{"momentum": 0.9}', "{}", "{}"
+    ]  # fmt: skip
+    assert trials["seed"].tolist() == [0, 1, 0, 1]
+
+    def column(name):
+        return trials[name].astype(float).to_numpy()
+
+    np.testing.assert_array_equal(column("final_train_loss"), [0.09, 0.2, NAN, 0.5])
+    np.testing.assert_allclose(column("final_val_loss"), [0.14, 0.25, NAN, 0.55])
+    np.testing.assert_allclose(column("best_val_loss"), [0.14, 0.25, 0.75, 0.55])
+    assert trials["best_epoch"].tolist() == [2, 2, 0, 2]
+    np.testing.assert_array_equal(column("test_loss"), [0.30, 0.25, NAN, 0.5])
+    np.testing.assert_array_equal(column("test_metric"), [0.9, 0.95, 0.7, 0.8])
+    np.testing.assert_allclose(column("final_test_loss"), [0.31, 0.26, NAN, 0.51])
+    np.testing.assert_allclose(column("final_test_metric"), [0.85, 0.90, NAN, 0.75])
     assert trials["diverged_epoch"].tolist() == [-1, -1, 1, -1]
     np.testing.assert_array_equal(trials["train_curve"][2], [0.7, NAN, NAN])
-    np.testing.assert_array_equal(trials["val_curve"][0], [0.75, 0.45, 0.14])
-    np.testing.assert_array_equal(population["seconds_axis"], [0.0, 0.01, 0.02])
+    np.testing.assert_allclose(trials["val_curve"][0], [0.75, 0.45, 0.14])
+
+    assert population["key"] == "k1" and population["phase"] == "eval"
+    assert population["config"] == "config-of-k1"
+    assert (population["method"], population["dataset"], population["task"]) == (
+        "adam", "moons", "binary"
+    )  # fmt: skip
     assert population["size"] == 4 and population["epochs"] == 2
-    np.testing.assert_array_equal(params, [15, 16, 17, 18, 19])
+    assert json.loads(population["spec_json"]) == {
+        "method": "adam", "dataset": "moons", "phase": "eval"
+    }  # fmt: skip
+    assert population["wall_seconds"] == 0.08 and population["calibration"] == 0.01
+    assert population["cpu"] == "Test CPU @ 3.00GHz"
+    assert datetime.fromisoformat(population["finished_at"]).tzinfo is not None
+    np.testing.assert_array_equal(population["samples"], [0.0, 60.0, 120.0])
+    np.testing.assert_array_equal(population["steps"], [0.0, 2.0, 4.0])
+    np.testing.assert_array_equal(population["seconds_axis"], [0.0, 0.01, 0.02])
+    np.testing.assert_array_equal(final, [15.5, 16.5, 17.5, 18.5, 19.5])
+    np.testing.assert_array_equal(best, [115.5, 116.5, 117.5, 118.5, 119.5])
+
+
+def test_a_tuning_population_keeps_no_calibration_seconds_or_early_stopped_params(tmp_path):
+    tune = make_result("t1", phase="tune", lrs=(0.01, 0.01, 0.1, 0.1))
+    with Store(tmp_path / "runs.sqlite", create=True) as store:
+        store.save(tune)
+        population = store.populations(["t1"]).iloc[0]
+        trials = store.trials(["t1"])
+        assert (
+            store.db.execute("SELECT count(*) FROM trials WHERE best_params IS NULL").fetchone()[0]
+            == 4
+        )
+        np.testing.assert_array_equal(store.params("t1", 1), [5.5, 6.5, 7.5, 8.5, 9.5])
+        with pytest.raises(KeyError, match="early-stopped parameters of trial 1 of population t1"):
+            store.params("t1", 1, best=True)
+        with pytest.raises(KeyError, match="trial 9 of population t1"):
+            store.params("t1", 9)
+    assert population["phase"] == "tune" and pd.isna(population["calibration"])
+    assert np.isnan(population["seconds_axis"]).all()
+    assert trials["phase"].tolist() == ["tune"] * 4
+    assert trials["seed"].tolist() == [100000, 100001, 100002, 100003]
 
 
 def test_saving_a_population_again_replaces_it_in_one_piece(tmp_path):
     with Store(tmp_path / "runs.sqlite", create=True) as store:
-        store.save(make_result(test_loss=(1.0, 1.0, NAN, 1.0)))
-        store.save(make_result())
-        count = store.db.execute("SELECT count(*) FROM trials").fetchone()[0]
-        curves = store.db.execute("SELECT count(*) FROM curves").fetchone()[0]
+        store.save(make_result(test_loss=(1.0, 1.0, 1.0, 1.0), wall_seconds=9.0))
+        store.save(make_result(train_loss=[[0.7, 0.7], [0.2, 0.3]]))
+        counts = [
+            store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("populations", "trials", "curves")
+        ]
         trials = store.trials(["k1"])
-    assert (count, curves) == (4, 4)
-    assert trials["final_test_loss"][0] == 0.30
+        population = store.populations(["k1"]).iloc[0]
+    assert counts == [1, 2, 2]  # the old trials 2 and 3 are gone too
+    assert trials["test_loss"].tolist() == [0.30, 0.25]
+    assert population["wall_seconds"] == 0.08 and population["size"] == 2
+    np.testing.assert_array_equal(trials["train_curve"][1], [0.7, 0.3])
 
 
 def test_reading_follows_the_order_of_the_keys_asked_and_skips_absent_ones(tmp_path):
     with Store(tmp_path / "runs.sqlite", create=True) as store:
         store.save(make_result("k1", method="adam"))
-        store.save(make_result("k2", method="gd"))
-        assert store.trials(["k2", "absent", "k1"])["method"].tolist() == ["gd"] * 4 + ["adam"] * 4
+        store.save(make_result("k2", method="gd", train_loss=[[0.7, 0.7], [0.5, 0.4]]))
+        store.save(make_result("k3", method="sgd"))
+        trials = store.trials(["k2", "absent", "k1"])
+        assert trials["method"].tolist() == ["gd"] * 2 + ["adam"] * 4
+        assert trials["trial"].tolist() == [0, 1, 0, 1, 2, 3]
         assert store.populations(["k2", "absent", "k1"])["key"].tolist() == ["k2", "k1"]
+        assert store.finished_keys() == {"k1", "k2", "k3"}
+
+
+def test_outcomes_are_what_the_protocol_reads_stored_or_fresh(tmp_path):
+    tune = make_result(
+        "t1", phase="tune", lrs=(0.01, 0.01, 0.1, 0.1), seeds=(100000, 100001) * 2,
+        hyperparameters=('{"momentum": 0.9}',) * 4,
+    )  # fmt: skip
+    tune.diverged_epoch = np.array([-1, 0, 1, -1])  # a divergence at row 0 counts too
+    with Store(tmp_path / "runs.sqlite", create=True) as store:
+        store.save(tune)
+        stored = store.outcomes("t1")
+    fresh = tune.outcomes()
+    assert list(fresh.columns) == ["lr", "hyperparameters", "seed", "best_val_loss", "diverged"]
+    assert fresh["lr"].tolist() == [0.01, 0.01, 0.1, 0.1]
+    assert fresh["seed"].tolist() == [100000, 100001, 100000, 100001]
+    assert fresh["hyperparameters"].tolist() == ['{"momentum": 0.9}'] * 4
+    np.testing.assert_allclose(fresh["best_val_loss"], [0.14, 0.25, 0.75, 0.55])
+    assert fresh["diverged"].tolist() == [False, True, True, False]
+    assert list(stored.columns) == list(fresh.columns)
+    for name in fresh.columns:
+        assert stored[name].tolist() == fresh[name].tolist(), name
+
+
+def test_seeds_of_config_maps_every_stored_seed_to_its_population(tmp_path):
+    with Store(tmp_path / "runs.sqlite", create=True) as store:
+        store.save(make_result("e1", config="adam@0.1", train_loss=[[0.7, 0.7], [0.5, 0.4]]))
+        store.save(
+            make_result("e2", config="adam@0.1", seeds=(2, 3), train_loss=[[0.7, 0.7], [0.5, 0.4]])
+        )
+        store.save(make_result("other", config="adam@1.0", seeds=(7, 8, 9, 10)))
+        assert store.seeds_of_config("adam@0.1") == {0: "e1", 1: "e1", 2: "e2", 3: "e2"}
+        assert store.seeds_of_config("adam@1.0") == {
+            7: "other",
+            8: "other",
+            9: "other",
+            10: "other",
+        }
+        assert store.seeds_of_config("absent") == {}
 
 
 def test_meta_values_round_trip_as_json_and_the_store_runs_in_wal_mode(tmp_path):
     with Store(tmp_path / "runs.sqlite", create=True) as store:
+        assert store.meta("schema") == SCHEMA_VERSION == 2
         store.set_meta(suite={"name": "tiny", "seeds": [0, 1]}, provenance={"git": None})
         assert store.meta("suite") == {"name": "tiny", "seeds": [0, 1]}
+        assert store.meta("provenance") == {"git": None}
         assert store.meta("absent", 7) == 7
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with Store(tmp_path / "runs.sqlite") as store:  # and again after reopening
+        assert store.meta("suite") == {"name": "tiny", "seeds": [0, 1]}
 
 
 def test_a_missing_store_is_an_error_that_creates_nothing(tmp_path):
@@ -105,7 +273,7 @@ def test_a_missing_store_is_an_error_that_creates_nothing(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "content", [b"this is not SQLite at all" * 100, b"SQLite format 3\x00" + b"\xff" * 500]
+    "content", [b"", b"this is not SQLite at all" * 100, b"SQLite format 3\x00" + b"\xff" * 500]
 )
 def test_a_corrupted_store_is_refused_and_left_untouched(tmp_path, content):
     path = tmp_path / "runs.sqlite"
@@ -115,9 +283,66 @@ def test_a_corrupted_store_is_refused_and_left_untouched(tmp_path, content):
     assert path.read_bytes() == content
 
 
-def test_another_programs_sqlite_file_is_refused(tmp_path):
+def test_another_programs_sqlite_file_is_refused_and_left_untouched(tmp_path):
     path = tmp_path / "runs.sqlite"
-    with sqlite3.connect(path) as db:
+    db = sqlite3.connect(path)
+    with db:
         db.execute("CREATE TABLE photos (id INTEGER)")
+    db.close()
+    content = path.read_bytes()
     with pytest.raises(StoreError, match=r"tables \['curves', 'meta', 'populations', 'trials'\]"):
+        Store(path)
+    assert path.read_bytes() == content  # not even switched to WAL mode
+
+
+OLD_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE populations (
+    key TEXT PRIMARY KEY, method TEXT NOT NULL, dataset TEXT NOT NULL, task TEXT NOT NULL,
+    size INTEGER NOT NULL, epochs INTEGER NOT NULL, spec_json TEXT NOT NULL,
+    seconds REAL NOT NULL, finished_at TEXT NOT NULL,
+    samples BLOB NOT NULL, steps BLOB NOT NULL, seconds_axis BLOB NOT NULL
+);
+CREATE TABLE trials (
+    population TEXT NOT NULL, trial INTEGER NOT NULL, method TEXT NOT NULL,
+    dataset TEXT NOT NULL, lr REAL NOT NULL, seed INTEGER NOT NULL,
+    final_train_loss REAL, final_val_loss REAL, final_test_loss REAL, test_metric REAL,
+    best_train_loss REAL, diverged_epoch INTEGER NOT NULL, params BLOB NOT NULL,
+    PRIMARY KEY (population, trial)
+);
+CREATE TABLE curves (
+    population TEXT NOT NULL, trial INTEGER NOT NULL, train_loss BLOB NOT NULL, val_loss BLOB,
+    PRIMARY KEY (population, trial)
+);
+"""
+
+
+def write_old_store(path, schema: int) -> bytes:
+    """A store as a backprop-bench of store schema ``schema`` wrote it; returns its bytes."""
+    db = sqlite3.connect(path)
+    with db:
+        db.executescript(OLD_SCHEMA)
+        db.execute("INSERT INTO meta VALUES ('schema', ?)", (json.dumps(schema),))
+        db.execute("INSERT INTO meta VALUES ('suite', ?)", (json.dumps({"name": "default"}),))
+    db.close()
+    return path.read_bytes()
+
+
+def test_a_store_of_the_older_schema_is_refused_with_what_to_do(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    content = write_old_store(path, schema=1)
+    for create in (False, True):
+        with pytest.raises(StoreError) as caught:
+            Store(path, create=create)
+        message = str(caught.value)
+        assert "written by an older backprop-bench" in message
+        assert "store schema 1; this version reads schema 2" in message
+        assert "move the folder away" in message and "--out" in message
+    assert path.read_bytes() == content
+
+
+def test_a_store_of_a_newer_schema_is_refused_too(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    write_old_store(path, schema=SCHEMA_VERSION + 1)
+    with pytest.raises(StoreError, match="written by a newer backprop-bench"):
         Store(path)

@@ -3,8 +3,9 @@
 A suite names methods (an optimizer, its arguments, a batch size and an lr grid), datasets (a
 generator and its parameters), the model, the epochs and the seeds; the schema is in
 DESIGN.md. Every problem is a SuiteError, ``"<file>: <key>: <message>"``, with the dotted key
-(``method.adam.lr``), the value given and what is allowed. A loaded suite expands into
-populations: one per dataset x method, holding all its (lr, seed) trials, lr-major.
+(``method.adam.lr``), the value given and what is allowed. A loaded suite is turned into
+populations by bench.protocol (tune, extend the grid, evaluate); a Population holds trials
+(lr, hyperparameters, seed) of one method x dataset x phase.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ MAX_EXTEND_GRID = 20
 DEFAULT_MARGIN = 0.05
 SCHEMA_VERSION = 2  # of the results store and the population keys: a new one never mixes in
 MAX_SEEDS = 10_000  # more would be a typo: each seed is a trial per method, dataset and lr
+MAX_SEED = 2**63 - 1  # the store keeps a seed as a signed 64-bit SQLite INTEGER
+MAX_COMBINATIONS = 1_000  # of a search grid: each is a trial per lr, tuning seed and dataset
 MAX_SAMPLES = 1_000_000  # the dataset is built while the suite is checked
 MODEL_KEYS = ("hidden", "activation")
 METHOD_KEYS = ("optimizer", "batch_size", "lr", "args", "search")
@@ -398,14 +401,17 @@ class Checker:
             if value > MAX_SEEDS:
                 raise self.error(key, f"must be at most {MAX_SEEDS} seeds, got {value}")
             return tuple(range(value))
-        ok = isinstance(value, list) and value and len(set(value)) == len(value)
+        ok = isinstance(value, list) and value
         if not ok or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in value
         ):
             raise self.error(
                 key,
-                f"must be an int >= 1 or a non-empty list of distinct ints >= 0, got {value!r}",
+                f"must be an int >= 1 or a non-empty list of distinct ints from 0 to 2**63 - 1, "
+                f"got {value!r}",
             )
+        if len(set(value)) != len(value):
+            raise self.error(key, f"lists a seed twice: {value!r}")
         return tuple(value)
 
     def lrs(self, value: Any, key: str) -> tuple[float, ...]:
@@ -454,12 +460,20 @@ def parse_method(check: Checker, name: str, table: dict | None) -> MethodSpec:
     allowed = accepted_keywords(cls, ("self", "lr"))
     check.table(args, f"{key}.args", allowed)
     defaults = keyword_defaults(cls)
-    for name, value in args.items():
-        if isinstance(value, list) and not isinstance(defaults.get(name), tuple | list):
+    for arg, value in args.items():
+        if not isinstance(value, list):
+            continue
+        if not isinstance(defaults.get(arg), tuple | list):
             raise check.error(
-                f"{key}.args.{name}",
+                f"{key}.args.{arg}",
                 f"takes one value, got a list {value!r}; to tune over several values, list "
                 f"them in [{key}.search]",
+            )
+        if any(isinstance(v, list) for v in value):
+            raise check.error(
+                f"{key}.args.{arg}",
+                f"takes one value like {list(defaults[arg])!r}, got a list of lists "
+                f"{value!r}; to tune over several values, list them in [{key}.search]",
             )
     same_optimizer = optimizer == base.get("optimizer")
     search = parse_search(check, key, table.get("search", {}), allowed, defaults, args)
@@ -474,15 +488,39 @@ def parse_method(check: Checker, name: str, table: dict | None) -> MethodSpec:
         args=frozen({**{k: v for k, v in base_args.items() if k not in search}, **args}),
         search=search,
     )
-    try:
-        method.make_optimizer(np.asarray(method.lrs))
-    except (TypeError, ValueError) as err:
-        raise check.error(
-            f"{key}.args", f"{optimizer} rejects args {method.args!r}: {err}"
-        ) from None
+    check_arguments(check, key, method)
     if search:
         check_per_replica(check, key, method)
     return method
+
+
+def check_arguments(check: Checker, key: str, method: MethodSpec) -> None:
+    """The optimizer takes the args with the lr grid and each combination of the search
+    candidates (as single values). A failure is the args' when they fail the same way
+    without the searched values, else the search's."""
+    lrs = np.asarray(method.lrs)
+    for combination in method.combinations():
+        try:
+            method.make_optimizer(lrs, **dict(combination))
+        except Exception as err:
+            if not combination or str(err) == str(build_error(method, lrs)):
+                raise check.error(
+                    f"{key}.args", f"{method.optimizer} rejects args {method.args!r}: {err}"
+                ) from None
+            raise check.error(
+                f"{key}.search",
+                f"{method.optimizer} rejects the search values {dict(combination)!r} (with args "
+                f"{method.args!r}): {err}",
+            ) from None
+
+
+def build_error(method: MethodSpec, lrs: np.ndarray) -> Exception | None:
+    """What building the optimizer with the lr grid and the args alone raises, or None."""
+    try:
+        method.make_optimizer(lrs)
+    except Exception as err:
+        return err
+    return None
 
 
 def keyword_defaults(function: Any) -> dict[str, Any]:
@@ -505,11 +543,13 @@ def parse_search(
     """``[method.NAME.search]``: float arguments, each a non-empty list of distinct candidates.
 
     A key must be a keyword of the optimizer (not lr, which has its own grid, nor a key of
-    the same table's args) whose default is a float, or a pair of floats (betas: then each
-    candidate is a pair).
+    the same table's args) whose default is a number, or a tuple of numbers (betas: then each
+    candidate is a pair). At most MAX_COMBINATIONS combinations.
     """
     where = f"{key}.search"
     table = check.table(table, where, None)
+    keywords = defaults if allowed is None else allowed
+    floats = [n for n in keywords if n != "lr" and float_like(defaults.get(n))]
     search = {}
     for name, values in table.items():
         at = f"{where}.{name}"
@@ -517,21 +557,26 @@ def parse_search(
             raise check.error(at, f"the lr grid is {key}.lr; search holds other arguments")
         if allowed is not None and name not in allowed:
             raise check.error(
-                at, f"unknown argument {name!r}{did_you_mean(name, allowed)}; allowed: {allowed}"
+                at,
+                f"unknown argument {name!r}{did_you_mean(name, allowed)}; allowed (float "
+                f"arguments): {floats}",
             )
         if name in args:
             raise check.error(
                 at, f"{name!r} is also fixed in {key}.args; give it in one place, not both"
             )
         default = defaults.get(name)
-        pair = isinstance(default, tuple | list) and all(is_number(v) for v in default)
-        if not (pair or (is_number(default) and not isinstance(default, bool))):
+        if not float_like(default):
             raise check.error(
                 at,
                 f"search takes float arguments only (each candidate becomes a per-replica "
-                f"value); {name!r} has default {default!r}",
+                f"value); {name!r} has default {default!r}; allowed: {floats}",
             )
-        kind = f"pairs of numbers like {list(default)}" if pair else "numbers"
+        pair = isinstance(default, tuple | list)
+        kind = "numbers"
+        if pair:
+            what = "pairs" if len(default) == 2 else f"lists of {len(default)}"
+            kind = f"{what} of numbers like {list(default)}"
         ok = isinstance(values, list) and values
         if ok and pair:
             ok = all(
@@ -546,18 +591,34 @@ def parse_search(
         if len(set(candidates)) != len(candidates):
             raise check.error(at, f"lists a candidate twice: {values!r}")
         search[name] = candidates
+    size = math.prod(len(c) for c in search.values())
+    if size > MAX_COMBINATIONS:
+        raise check.error(
+            where,
+            f"{' x '.join(str(len(c)) for c in search.values())} = {size:,} combinations of "
+            f"candidates; at most {MAX_COMBINATIONS:,} (each is trained at every lr and seed)",
+        )
     return search
 
 
+def float_like(default: Any) -> bool:
+    """Whether a keyword default makes a searchable argument: a number (not a bool), or a
+    non-empty tuple of numbers (betas)."""
+    if isinstance(default, tuple | list):
+        return bool(default) and all(map(is_number, default))
+    return is_number(default)
+
+
 def check_per_replica(check: Checker, key: str, method: MethodSpec) -> None:
-    """The optimizer takes every searched argument as per-replica values (built and
-    initialised on a tiny population of one replica per combination x lr)."""
-    trials = [(lr, h, 0) for lr in method.lrs for h in method.combinations()]
+    """The optimizer takes every searched argument as per-replica values: built and
+    initialised on a tiny population of two replicas per lr x combination (so that K >= 2,
+    as in a tuning population, and a K-value array cannot pass for a scalar)."""
+    trials = [(lr, h, s) for lr in method.lrs for h in method.combinations() for s in (0, 1)]
     try:
         optimizer = method.population_optimizer(trials)
         params = backprop.MLP([2, 2, 1]).init(seed=list(range(len(trials))))
         optimizer.init(params)
-    except (TypeError, ValueError) as err:
+    except Exception as err:
         raise check.error(
             f"{key}.search",
             f"{method.optimizer} rejects per-replica values of {sorted(method.search)}: {err}",

@@ -290,6 +290,7 @@ def summarise(trials: pd.DataFrame, suite: dict) -> pd.DataFrame:
                 "hyperparameters": evaluation["hyperparameters"].iloc[0] if len(evaluation) else "",
                 "lr_at_edge": bool(
                     len(evaluation)
+                    and len(tune)
                     and at_edge(lr, sorted(tune["lr"].unique()), suite.get("extend_grid", 0))
                 ),
                 "tuning_trials": len(tune),

@@ -95,9 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = verbs.add_parser(
         "compare", help="what changed between two results folders",
-        description="For each method x dataset at its tuned lr: final test loss, epochs and "
+        description="For each method x dataset at its tuned lr: early-stopped test loss, epochs, "
         "seconds to the target in A and B, their change (B - A), and which changes are "
-        "significant (95% bootstrap intervals that do not overlap). Exit status 0 either way.",
+        "significant (95% confidence intervals that do not overlap). Exit status 0 either way.",
     )  # fmt: skip
     compare.add_argument("dir_a", metavar="A", help="the results folder before")
     compare.add_argument("dir_b", metavar="B", help="the results folder after")
@@ -170,7 +170,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     shown = table.rename(columns=lambda c: c.replace("final_test_loss", "test_loss")
                          .replace("_to_target", "").replace("seconds", "secs"))  # fmt: skip
     print(f"A = {args.dir_a}\nB = {args.dir_b}")
-    print("test_loss: final test loss; epochs, secs: to the target; delta = B - A\n")
+    print("test_loss: early-stopped test loss; epochs, secs: to the target; delta = B - A\n")
     with pd.option_context("display.width", 250, "display.max_columns", None):
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
     changed = table[table["changed"] != ""]

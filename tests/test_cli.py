@@ -2,20 +2,31 @@
 
 End-to-end runs go through ``python -m bench`` in a subprocess; the error paths call
 ``bench.cli.main`` in-process, which is what ``python -m bench`` runs, to keep the tests fast.
+The suites here tune on 2 seeds and extend a grid by at most 1 lr per side (test_runner's
+tiny suite), so that both phases run in a few seconds.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+import types
 
 import pandas as pd
 import pytest
-from test_runner import write_suite
+from test_runner import TINY, write_suite
 
+import bench
 from bench.cli import main
+from bench.suite import builtin_suite_names, load_suite
+from bench.tables import compare
 
-HEAD = '[suite]\nname = "bad"\nmethods = ["adam"]\ndatasets = ["moons"]\nepochs = 2\nseeds = 1\n'
+HEAD = (
+    '[suite]\nname = "bad"\nmethods = ["adam"]\ndatasets = ["moons"]\nepochs = 2\nseeds = 1\n'
+    "tuning_seeds = 1\nextend_grid = 0\n"
+)
+CSV = ["comparisons.csv", "curves.csv", "ranking.csv", "summary.csv", "trials.csv"]
 
 
 def bench_command(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -26,7 +37,8 @@ def bench_command(*args: str, cwd=None) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """A tiny suite run by ``python -m bench run`` into DIR: (DIR, the completed process)."""
+    """test_runner's tiny suite run by ``python -m bench run`` into DIR: (DIR, the completed
+    process)."""
     folder = tmp_path_factory.mktemp("cli")
     out = folder / "out"
     done = bench_command("run", "--suite", write_suite(folder), "--out", out, "--jobs", "1")
@@ -35,17 +47,24 @@ def finished(tmp_path_factory):
 
 @pytest.fixture
 def reports(monkeypatch):
-    """bench.report.write_report replaced by a recorder: drawing is tested with the report."""
-    import bench.report
-
+    """bench.report replaced by a module whose write_report records its calls: drawing is
+    tested with the report (test_report.py)."""
     calls = []
 
-    def record(results):
+    def write_report(results):
         calls.append(results)
         return results.out / "report.html"
 
-    monkeypatch.setattr(bench.report, "write_report", record)
+    stub = types.ModuleType("bench.report")
+    stub.write_report = write_report
+    monkeypatch.setitem(sys.modules, "bench.report", stub)
     return calls
+
+
+def stored_trials(out) -> int:
+    """Trials of both phases in DIR/runs.sqlite."""
+    with sqlite3.connect(out / "runs.sqlite") as db:
+        return db.execute("SELECT count(*) FROM trials").fetchone()[0]
 
 
 def test_run_writes_store_tables_and_report_and_says_where(finished):
@@ -54,19 +73,44 @@ def test_run_writes_store_tables_and_report_and_says_where(finished):
     assert f"store:  {out / 'runs.sqlite'}" in done.stdout
     assert f"tables: {out / 'tables'}" in done.stdout
     assert f"report: {out / 'report.html'}" in done.stdout
-    assert (out / "report.html").is_file()
-    assert "adam on blobs: 4 trials" in done.stderr  # a line per population off a terminal
+    assert "mean rank of the test loss over datasets" in done.stdout  # the ranking, printed
+    # the report opens with its Conclusions, in words
+    assert (out / "report.html").is_file() and "Conclusions" in (out / "report.html").read_text()
+    headings = [line for line in (out / "report.md").read_text().splitlines() if line[:3] == "## "]
+    assert "Conclusions" in headings[0], headings
+    # a line per population off a terminal, in both phases
+    assert "adam on blobs, tuning: 4 trials in " in done.stderr
+    assert "adam on blobs, evaluation: 2 trials in " in done.stderr
+    assert sorted(p.name for p in (out / "tables").iterdir()) == CSV
     trials = pd.read_csv(out / "tables" / "trials.csv")
-    assert len(trials) == 16 and trials["diverged"].sum() == 4
+    assert len(trials) == stored_trials(out)
+    evaluation, tuning = trials[trials["phase"] == "eval"], trials[trials["phase"] == "tune"]
+    assert len(evaluation) == 2 * 2 * 2 and set(evaluation["seed"]) == {0, 1}
+    assert len(tuning) >= 2 * 2 * 2 * 2 and set(tuning["seed"]) == {100000, 100001}
+    huge = trials["lr"] == 1000.0  # gd's, on both datasets and tuning seeds: never tuned
+    assert huge.sum() == 4 and trials.loc[huge, "diverged"].all()
+    assert trials["diverged"].sum() == 4 and not evaluation["diverged"].any()
+    summary = pd.read_csv(out / "tables" / "summary.csv")
+    assert len(summary) == 4 and (summary["n_seeds"] == 2).all()
+    assert {"test_loss_center", "test_loss_lo", "test_loss_hi"} <= set(summary.columns)
+    comparisons = pd.read_csv(out / "tables" / "comparisons.csv")
+    assert len(comparisons) == 2 * 4 * 2  # datasets x criteria x methods
+    ranking = pd.read_csv(out / "tables" / "ranking.csv")
+    assert ranking.columns.tolist() == [
+        "method", "mean_rank", "best", "equivalent", "inconclusive", "worse", "datasets"
+    ]  # fmt: skip
+    assert sorted(ranking["method"]) == ["adam", "gd"]
 
 
 def test_report_rebuilds_the_same_tables_without_training(finished, capsys, reports):
     out, _ = finished
-    before = (out / "tables" / "summary.csv").read_text()
-    (out / "tables" / "summary.csv").unlink()
+    tables = out / "tables"
+    before = {name: (tables / name).read_text() for name in CSV}
+    for name in CSV:
+        (tables / name).unlink()
     assert main(["report", str(out)]) == 0
-    assert (out / "tables" / "summary.csv").read_text() == before
-    assert [r.out for r in reports] == [out] and len(reports[0].trials) == 16
+    assert {name: (tables / name).read_text() for name in CSV} == before
+    assert [r.out for r in reports] == [out] and len(reports[0].trials) == stored_trials(out)
     assert f"report: {out / 'report.html'}" in capsys.readouterr().out
 
 
@@ -80,15 +124,40 @@ def test_compare_of_a_run_with_itself_flags_nothing(finished, capsys):
     out, _ = finished
     assert main(["compare", str(out), str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "test_loss_delta" in printed and "adam" in printed
+    assert "test_loss_delta" in printed and "lr_a" in printed and "adam" in printed
     assert "0 of 4 method x dataset pairs changed" in printed
+
+
+def test_compare_of_two_runs_reads_each_run_s_summary(finished, tmp_path, capsys):
+    a, _ = finished
+    longer = TINY.replace("epochs = 3", "epochs = 5")
+    b = tmp_path / "b"
+    bench.run(write_suite(tmp_path, longer), out=b, jobs=1, progress=False)
+    assert main(["compare", str(a), str(b)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"A = {a}\nB = {b}\n")
+    assert "of 4 method x dataset pairs changed beyond their 95% CIs" in printed
+    table = compare(bench.load(a), bench.load(b)).set_index(["dataset", "method"])
+    for run, side in ((bench.load(a), "a"), (bench.load(b), "b")):
+        summary = run.summary.set_index(["dataset", "method"]).reindex(table.index)
+        pd.testing.assert_series_equal(
+            table[f"lr_{side}"], summary["lr"], check_names=False, check_dtype=False
+        )
+        for metric in ("test_loss", "epochs_to_target", "seconds_to_target"):
+            pd.testing.assert_series_equal(
+                table[f"{metric}_{side}"], summary[f"{metric}_center"], check_names=False
+            )
+    assert sorted(table.index) == [("blobs", "adam"), ("blobs", "gd"), ("moons", "adam"),
+                                   ("moons", "gd")]  # fmt: skip
 
 
 def test_run_defaults_out_to_results_suite_name(tmp_path, monkeypatch, capsys, reports):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--suite", str(write_suite(tmp_path)), "--jobs", "1"]) == 0
     assert (tmp_path / "results" / "tiny" / "runs.sqlite").is_file()
+    assert sorted(p.name for p in (tmp_path / "results" / "tiny" / "tables").iterdir()) == CSV
     assert "results/tiny/tables" in capsys.readouterr().out
+    assert [r.out.resolve() for r in reports] == [tmp_path / "results" / "tiny"]
 
 
 def test_a_bad_suite_file_exits_2_naming_it_and_writes_nothing(tmp_path):
@@ -96,6 +165,7 @@ def test_a_bad_suite_file_exits_2_naming_it_and_writes_nothing(tmp_path):
     done = bench_command("run", "--suite", path, "--out", tmp_path / "out")
     assert done.returncode == 2
     assert str(path) in done.stderr and "did you mean 'adam'" in done.stderr
+    assert "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
 
 
@@ -136,6 +206,29 @@ def test_a_corrupted_store_exits_2_and_is_never_overwritten(tmp_path, capsys):
     assert store.read_bytes() == b"garbage" * 1000
 
 
+def test_a_store_of_the_older_schema_exits_2_for_report_and_compare(finished, tmp_path, capsys):
+    old = tmp_path / "old"
+    old.mkdir()
+    with sqlite3.connect(old / "runs.sqlite") as db:
+        db.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "CREATE TABLE populations (key TEXT); CREATE TABLE trials (population TEXT);"
+            "CREATE TABLE curves (population TEXT);"
+            "INSERT INTO meta VALUES ('schema', '1');"
+        )
+    db.close()
+    before = (old / "runs.sqlite").read_bytes()
+    assert main(["report", str(old)]) == 2
+    assert main(["compare", str(finished[0]), str(old)]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 2
+    for error in errors:
+        assert error.startswith(f"error: {old / 'runs.sqlite'} was written by an older ")
+        assert "schema 1" in error and "never mixed" in error and "--out" in error
+    assert (old / "runs.sqlite").read_bytes() == before
+    assert sorted(p.name for p in old.iterdir()) == ["runs.sqlite"]
+
+
 def test_a_malformed_cluster_address_exits_2(tmp_path, capsys):
     suite = str(write_suite(tmp_path))
     command = ["run", "--suite", suite, "--out", str(tmp_path / "o"), "--cluster", "somewhere"]
@@ -169,8 +262,18 @@ def test_every_verb_has_help(capsys, verb, words):
     assert all(word in text for word in words), text
 
 
-def test_list_names_the_built_in_datasets_methods_and_suites(capsys):
+def test_list_names_the_built_in_datasets_methods_and_suites_with_their_seeds(capsys):
     assert main(["list"]) == 0
     text = capsys.readouterr().out
     for name in ("moons", "digits", "adadelta", "gd", "minibatch"):
         assert f"  {name} " in text
+    lines = text.splitlines()
+    names = builtin_suite_names()
+    assert {"quick", "default", "full"} <= set(names)
+    for name in names:
+        suite = load_suite(name)
+        (line,) = [line for line in lines if line.startswith(f"  {name} ")]
+        seeds = f"{len(suite.tuning_seeds)} tuning + {len(suite.seeds)} evaluation seeds"
+        assert seeds in line and f"{suite.epochs} epochs" in line, line
+    (default,) = [line for line in lines if line.startswith("  default ")]
+    assert "3 tuning + 10 evaluation seeds" in default

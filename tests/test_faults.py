@@ -1,24 +1,28 @@
 """Faults that must lose nothing: a second run on a busy folder, a damaged store, a dataset with
-NaN, learning rates that diverge everywhere.
+NaN, learning rates that diverge everywhere, a run interrupted with Ctrl-C.
 
 Each refusal is exit status 2 with a message that says what to do, never a traceback, and
 leaves what is on disk as it was. A killed worker, a killed runner on a Dask cluster and the
-Dask refusals are in test_dask.py; a runner killed with SIGKILL and resumed locally is in
-test_runner.py; bad suite files are fuzzed in test_fuzz_suites.py.
+Dask refusals are in test_dask.py; a runner killed with SIGKILL (in tuning or in evaluation)
+and resumed locally is in test_runner.py; bad suite files are fuzzed in test_fuzz_suites.py.
+The suites tune on 1 or 2 seeds and extend a grid by at most 1 lr per side, to stay fast.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
+import types
 
 import numpy as np
 import pytest
 from test_datasets import USER_SOURCE
-from test_runner import write_suite
+from test_runner import assert_same_results, stored_populations, write_suite
 
 import bench
 from bench import runner
@@ -39,6 +43,8 @@ methods = ["adam"]
 datasets = ["bad"]
 epochs = 2
 seeds = 1
+tuning_seeds = 1
+extend_grid = 0
 
 [dataset.bad]
 generator = "nanmod:with_nan"   # test_datasets' generator with one NaN in X
@@ -50,12 +56,14 @@ methods = ["gd", "adam"]
 datasets = ["moons", "regression"]
 epochs = 3
 seeds = 2
+tuning_seeds = 2
+extend_grid = 1
 
 [model]
 hidden = [4]
 
 [method.gd]
-lr = [1e4, 1e6]   # both diverge on both datasets
+lr = [1e4, 1e6]   # both diverge on both datasets, and so does 1e2, the extension below them
 
 [method.adam]
 lr = [0.01]
@@ -64,6 +72,47 @@ lr = [0.01]
 n_samples = 100
 
 [dataset.regression]
+n_samples = 100
+"""
+# SGD that sleeps as it starts a population (not the K = 1 copies that time it), so that a
+# run can be interrupted between two populations.
+SLEEPY_OPTIMIZER = """
+import time
+from backprop.optimizers import SGD
+
+SLEEP = 0.25  # seconds; the test process sets 0 for its reference run
+
+class SleepySGD(SGD):
+    def init(self, params):
+        if len(self.lr) > 1:
+            time.sleep(SLEEP)
+        return super().init(params)
+"""
+SLEEPY = """
+[suite]
+name = "sleepy"
+methods = ["sleepy"]
+datasets = ["moons", "circles", "blobs"]
+epochs = 3
+seeds = 2
+tuning_seeds = 1
+extend_grid = 0
+
+[model]
+hidden = [4]
+
+[method.sleepy]
+optimizer = "sleepyopt:SleepySGD"
+batch_size = "full"
+lr = [0.1, 1000.0]
+
+[dataset.moons]
+n_samples = 100
+
+[dataset.circles]
+n_samples = 100
+
+[dataset.blobs]
 n_samples = 100
 """
 
@@ -86,10 +135,10 @@ def copy(finished, tmp_path):
 
 @pytest.fixture
 def reports(monkeypatch):
-    """bench.report.write_report replaced by a stub: these tests are about the store."""
-    import bench.report
-
-    monkeypatch.setattr(bench.report, "write_report", lambda results: results.out / "report")
+    """bench.report replaced by a stub module: these tests are about the store."""
+    stub = types.ModuleType("bench.report")
+    stub.write_report = lambda results: results.out / "report.html"
+    monkeypatch.setitem(sys.modules, "bench.report", stub)
 
 
 # ------------------------------------------------------------------------------ the folder lock
@@ -107,17 +156,21 @@ def test_a_run_holds_its_folder_until_it_ends(copy, monkeypatch):
         update(progress, result)
 
     monkeypatch.setattr(runner.Progress, "update", second_run)
-    bench.run(path, out=out, jobs=1, force=True, progress=False)
-    assert len(refusals) == 4  # once per population, while the first run trained
+    forced = bench.run(path, out=out, jobs=1, force=True, progress=False)
+    trained = forced.provenance["trained"]
+    assert trained == len(forced.suite["populations"]) > 4  # tuning, extensions, evaluations
+    assert len(refusals) == trained  # once per population, while the first run trained
     assert refusals[0].startswith(f"another run is writing into {out} (pid {os.getpid()}, since")
     assert refusals[0].endswith("wait for it to finish, or run into another folder with --out")
     monkeypatch.setattr(runner.Progress, "update", update)
-    assert bench.run(path, out=out, jobs=1, progress=False).provenance["reused"] == 4
+    again = bench.run(path, out=out, jobs=1, progress=False).provenance
+    assert (again["reused"], again["trained"]) == (trained, 0)
 
 
 def test_a_folder_held_by_another_process_is_refused_until_that_process_dies(copy, capsys, reports):
     path, out = copy
     store = (out / "runs.sqlite").read_bytes()
+    populations = stored_populations(out / "runs.sqlite")
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_THE_LOCK, str(out)], stdout=subprocess.PIPE, text=True
     )
@@ -132,7 +185,10 @@ def test_a_folder_held_by_another_process_is_refused_until_that_process_dies(cop
         holder.kill()  # SIGKILL: the kernel releases the lock
         holder.wait()
     assert main(command) == 0
-    assert "4 of 4 populations already stored" in capsys.readouterr().err
+    assert (
+        f"{populations} populations were already stored in {out / 'runs.sqlite'} and read back; "
+        "0 trained"
+    ) in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------ a damaged store
@@ -202,15 +258,86 @@ def test_a_dataset_with_nan_stops_the_run_with_exit_2_and_no_traceback(tmp_path)
     assert not (tmp_path / "out").exists()
 
 
-def test_a_method_diverging_at_every_lr_is_recorded_and_ranked_last(tmp_path):
+def test_a_method_diverging_at_every_lr_extends_downward_then_is_not_evaluated_and_ranks_last(
+    tmp_path,
+):
     path = write_suite(tmp_path, DIVERGING, "diverging.toml")
     results = bench.run(path, out=tmp_path / "out", jobs=1, progress=False)
     gd = results.trials[results.trials["method"] == "gd"]
-    assert len(gd) == 8 and gd["diverged"].all() and (gd["diverged_epoch"] == 1).all()
-    assert gd[["final_train_loss", "final_test_loss", "test_metric"]].isna().all().all()
+    assert (gd["phase"] == "tune").all()  # nothing to evaluate
+    for dataset in ("moons", "regression"):
+        tried = gd[gd["dataset"] == dataset]
+        # the grid, then one lr below it (extend_grid = 1): 100 x smaller, the grid's ratio
+        assert sorted(tried["lr"].unique()) == [1e2, 1e4, 1e6]
+        assert tried.groupby("lr")["extended"].first().tolist() == [True, False, False]
+        assert len(tried) == 3 * 2  # lrs x tuning seeds
+        assert tried.groupby("lr")["diverged"].any().all()  # every candidate diverged
+    diverged = gd[gd["diverged"]]
+    assert len(diverged) >= 10 and (diverged["diverged_epoch"] >= 1).all()
+    # a diverged trial: its final test loss is NaN, its early-stopped model finite (row 0's
+    # weights), its final training loss counted at row 0
+    assert diverged["final_test_loss"].isna().all()
+    assert np.isfinite(diverged[["test_loss", "test_metric", "final_train_loss"]]).all().all()
+    for row in diverged.itertuples():
+        curve = results.curves.query(
+            f"phase == 'tune' and method == 'gd' and dataset == '{row.dataset}' and "
+            f"lr == {row.lr} and seed == {row.seed} and epoch == 0"
+        )
+        assert row.final_train_loss == curve["train_loss"].item()
+
     summary = results.summary.set_index(["dataset", "method"])
     for dataset in ("moons", "regression"):
         row = summary.loc[(dataset, "gd")]
-        assert np.isnan(row["lr"]) and (row["n_seeds"], row["diverged_count"]) == (0, 4)
-        assert summary.loc[(dataset, "adam"), "rank"] < row["rank"]
-    assert results.ranking["method"].tolist() == ["adam", "gd"]
+        assert np.isnan(row["lr"]) and row["hyperparameters"] == ""
+        assert (row["n_seeds"], row["tuning_trials"], row["diverged_count"]) == (0, 6, 0)
+        assert not row["lr_at_edge"]
+        assert row.filter(like="_center").isna().all() and row.filter(like="_lo").isna().all()
+        assert summary.loc[(dataset, "adam"), "n_seeds"] == 2
+        assert (summary.loc[(dataset, "adam"), "rank"], row["rank"]) == (1.0, 2.0)
+    # no evaluation trials, no pairs: every verdict of gd is inconclusive, against adam
+    comparisons = results.comparisons[results.comparisons["method"] == "gd"]
+    assert len(comparisons) == 2 * 4  # datasets x criteria
+    assert (comparisons["versus"] == "adam").all() and (comparisons["n_pairs"] == 0).all()
+    assert (comparisons["verdict"] == "inconclusive").all()
+    ranking = results.ranking.set_index("method")
+    assert ranking.index.tolist() == ["adam", "gd"]
+    assert ranking["mean_rank"].tolist() == [1.0, 2.0]
+    assert ranking.loc["adam", "best"] == 2 and ranking.loc["gd", "inconclusive"] == 2
+
+
+# ------------------------------------------------------------------------------ interrupted
+
+
+def test_a_run_interrupted_with_ctrl_c_exits_130_and_a_rerun_resumes_to_the_same_results(
+    tmp_path, monkeypatch, capsys
+):
+    (tmp_path / "sleepyopt.py").write_text(SLEEPY_OPTIMIZER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import sleepyopt
+
+    monkeypatch.setattr(sleepyopt, "SLEEP", 0.0)  # in this process only
+    path = write_suite(tmp_path, SLEEPY, "sleepy.toml")
+    reference = bench.run(path, out=tmp_path / "reference", jobs=1, progress=False)
+    assert len(reference.suite["populations"]) == 6  # a tuning and an evaluation per dataset
+
+    out = tmp_path / "interrupted"
+    command = [sys.executable, "-m", "bench", "run", "--suite", str(path), "--out", str(out)]
+    process = subprocess.Popen(
+        [*command, "--jobs", "1"], env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while stored_populations(out / "runs.sqlite") < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.endswith("interrupted: finished populations are stored; rerun to resume\n")
+    assert "Traceback" not in stderr
+    stored = stored_populations(out / "runs.sqlite")
+    assert 1 <= stored < 6
+
+    resumed = bench.run(path, out=out, jobs=1)  # the lock was released on the way out
+    assert f"{stored} populations were already stored" in capsys.readouterr().err
+    assert (resumed.provenance["reused"], resumed.provenance["trained"]) == (stored, 6 - stored)
+    assert_same_results(reference, resumed)

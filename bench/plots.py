@@ -1,8 +1,13 @@
-"""Figures of a benchmark, drawn from its stored tables and parameters (matplotlib, Agg, PNG).
+"""Figures of a benchmark, drawn from its stored tables and parameters (matplotlib, PNG).
 
 Each ``plot_*`` function draws one figure into ``out_dir`` and returns ``(path, data)``:
-data is what was drawn (curve means and bands, profile values, ranks, ...), so that tests
-and the report can check and quote it. ``draw_all`` draws every figure of a Results.
+data is what was drawn (curve centres and bands, profile values, verdicts, ranks, ...), so
+that tests and the report can check and quote it. ``draw_figures`` draws every figure of a
+Results. Everything but the learning-rate sensitivity comes from the evaluation trials (fresh
+seeds, the tuned configuration); the sensitivity figure shows the tuning trials.
+
+Figures are ``matplotlib.figure.Figure`` objects built without pyplot and written with
+``savefig``; ``matplotlib.use`` is never called, so a notebook's backend is left alone.
 
 Every method keeps one look in every figure (``method_style``): an Okabe–Ito colour (a
 palette that stays distinct under the common colour-vision deficiencies), a line style and a
@@ -19,21 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.colors import LinearSegmentedColormap, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
+from PIL import Image
+from scipy import stats
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.colors import LinearSegmentedColormap, ListedColormap  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from backprop import MLP, optimizers  # noqa: E402
-from bench import metrics  # noqa: E402
+from backprop import MLP, optimizers
+from bench import metrics
 
 DPI = 120
 # Okabe & Ito (2008), "Color universal design"; yellow last, as it is faint on white.
@@ -56,7 +58,7 @@ BUILTIN_ORDER = (
 AXIS_LABELS = {
     "epoch": "epoch (passes over the training set)",
     "samples": "samples processed (gradient evaluations)",
-    "seconds": "wall-clock training time per run (s, log scale)",
+    "seconds": "seconds per trial, calibrated (log scale)",
 }
 LOSS_LABEL = "training loss (mean per sample, log scale)"
 METRIC_LABELS = {"binary": "test accuracy", "multiclass": "test accuracy", "regression": "test R²"}
@@ -117,13 +119,8 @@ def _panels(n: int, ncols: int = 3, size: tuple[float, float] = (4.2, 3.2)):
     """A figure of n panels in rows of ``ncols``; unused panels are removed."""
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(
-        nrows,
-        ncols,
-        figsize=(size[0] * ncols, size[1] * nrows + 0.9),
-        squeeze=False,
-        layout="constrained",
-    )
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows + 0.9), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     fig.get_layout_engine().set(hspace=0.06, wspace=0.03)  # keep a title by its own panel
     flat = list(axes.ravel())
     for ax in flat[n:]:
@@ -131,9 +128,22 @@ def _panels(n: int, ncols: int = 3, size: tuple[float, float] = (4.2, 3.2)):
     return fig, flat[:n]
 
 
+class _SparseMinorLocator(LogLocator):
+    """Minor ticks of a log axis only where they carry labels (a span under 1.8 decades):
+    on a wider axis unlabelled minor ticks cost a quarter of the drawing time and show
+    nothing the major grid does not."""
+
+    def __call__(self):
+        low, high = self.axis.get_view_interval()
+        if low <= 0 or np.log10(high / low) >= 1.8:
+            return []
+        return super().__call__()
+
+
 def plain_log_ticks(axis) -> None:
     """Label a log axis with plain numbers (0.3, 1, 30), not 3 x 10^-1; label the minor
-    ticks 2 and 5 (and 3) x 10^k as well when the axis spans less than two (one) decades."""
+    ticks 2 and 5 (and 3) x 10^k as well when the axis spans less than two (one) decades
+    (a wider axis has no minor ticks)."""
 
     def minor(value: float, _) -> str:
         low, high = axis.get_view_interval()
@@ -143,35 +153,51 @@ def plain_log_ticks(axis) -> None:
         return f"{value:g}" if mantissa in labelled else ""
 
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_locator(_SparseMinorLocator(10, subs=np.arange(2, 10)))
     axis.set_minor_formatter(FuncFormatter(minor))
 
 
 def _save(fig, path: Path) -> Path:
-    """Write the figure as a 256-colour PNG (a third of the size of RGBA) and close it."""
+    """Write the figure as a 256-colour PNG (a third of the size of RGBA)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=DPI, format="png", facecolor="white")
-    plt.close(fig)
-    image = Image.open(buffer).convert("RGB").quantize(colors=256)
-    image.save(path, format="PNG", optimize=True)
+    # fast octree: a fifth of the time of median cut, and as good on flat plot colours;
+    # PNG's optimize pass would save 7% of the bytes for four times the encoding time
+    image = Image.open(buffer).convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+    image.save(path, format="PNG")
     return path
 
 
 # ------------------------------------------------------------------------------ table helpers
 
+# the verdict of a comparison with the best (bench.stats.VERDICTS): colour and legend label
+VERDICT_COLOURS = {
+    "best": "#0072B2",  # blue
+    "equivalent": "#56B4E9",  # sky blue
+    "inconclusive": "#E4E4E4",  # light grey
+    "worse": "#D55E00",  # vermillion
+}
+VERDICT_LABELS = {
+    "best": "best (lowest geometric mean)",
+    "equivalent": "equivalent to the best (within the margin)",
+    "inconclusive": "inconclusive",
+    "worse": "worse than the best",
+}
+
 
 def _methods(results) -> list[str]:
-    """The methods of a run, in suite order (order of first appearance in the trials)."""
-    return list(dict.fromkeys(results.trials["method"]))
+    """The methods of a run that have trials, in suite order."""
+    present = set(results.trials["method"])
+    listed = [m for m in results.suite.get("methods", {}) if m in present]
+    return listed + [m for m in dict.fromkeys(results.trials["method"]) if m not in listed]
 
 
 def _datasets(results) -> list[str]:
-    return list(dict.fromkeys(results.trials["dataset"]))
-
-
-def _tuned_trials(results) -> pd.DataFrame:
-    trials = results.trials
-    return trials[trials["tuned"].astype(bool)]
+    """The datasets of a run that have trials, in suite order."""
+    present = set(results.trials["dataset"])
+    listed = [d for d in results.suite.get("datasets", {}) if d in present]
+    return listed + [d for d in dict.fromkeys(results.trials["dataset"]) if d not in listed]
 
 
 def task_of(results, dataset: str) -> str:
@@ -192,73 +218,131 @@ def _epochs(results) -> int:
     return int(epochs) if epochs is not None else int(results.curves["epoch"].max())
 
 
-def _ci(values: pd.Series) -> pd.Series:
-    mean, lo, hi = metrics.bootstrap_ci(values.to_numpy())
-    return pd.Series({"mean": mean, "lo": lo, "hi": hi, "n": len(values)})
+def log_intervals(
+    frame: pd.DataFrame, keys: list[str], column: str, level: float = 0.95
+) -> pd.DataFrame:
+    """``metrics.confidence_interval(values, level, log=True)`` of ``column`` per group of
+    ``keys``, vectorised, the values floored at 1e-12 first: columns center, lo, hi indexed
+    by the keys in order of appearance (NaN with fewer than 2 values or a non-finite one)."""
+    logs = np.log(metrics.floored(frame[column].to_numpy(dtype=float), metrics.LOSS_FLOOR))
+    work = frame[keys].assign(log=logs, bad=~np.isfinite(logs))
+    by = work.groupby(keys, sort=False)
+    mean, sd, n, bad = by["log"].mean(), by["log"].std(ddof=1), by.size(), by["bad"].any()
+    ok = ((n >= 2) & ~bad).to_numpy()
+    with np.errstate(invalid="ignore"):
+        half = stats.t.ppf((1 + level) / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+    parts = {"center": mean, "lo": mean - half, "hi": mean + half}
+    return pd.DataFrame({k: np.where(ok, np.exp(v), np.nan) for k, v in parts.items()},
+                        index=n.index)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ 1, 2: curves
 
+LOSS_NAMES = {"train_loss": "training", "val_loss": "validation"}
+CURVE_DATA_COLUMNS = ["dataset", "method", "lr", "loss", "epoch", "x", "center", "lo", "hi", "n"]
 
-def loss_curve_data(results, axis: str = "epoch") -> pd.DataFrame:
-    """Training loss per dataset x method x epoch at the tuned lr: mean over seeds and 95% CI.
 
-    Columns: dataset, method, lr, epoch, x (the epoch, samples or seconds at that epoch,
-    averaged over seeds), mean, lo, hi (percentile bootstrap of the mean, as in the
-    summary table), n (seeds).
+def loss_curve_data(
+    results, axis: str = "epoch", losses: Sequence[str] = ("train_loss",)
+) -> pd.DataFrame:
+    """Each loss of ``losses`` per dataset x method x epoch of the evaluation trials.
+
+    Columns: dataset, method, lr (the tuned lr), loss (train_loss or val_loss), epoch, x (the
+    epoch, samples or seconds at that epoch, mean over seeds), center, lo, hi (the geometric
+    mean over the evaluation seeds and its 95% interval, ``metrics.confidence_interval`` with
+    log=True on the losses floored at 1e-12; NaN where a seed's loss is not finite), n (seeds).
     """
     if axis not in AXIS_LABELS:
         raise ValueError(f"axis must be one of {', '.join(AXIS_LABELS)}; got {axis!r}")
-    keys = ["method", "dataset", "lr", "seed"]
-    curves = results.curves.merge(_tuned_trials(results)[keys], on=keys)
-    groups = curves.groupby(["dataset", "method", "lr", "epoch"], sort=False)
-    data = groups["train_loss"].apply(_ci).unstack()
-    data["x"] = groups[axis].mean()
-    data = data.reset_index()
+    curves = results.curves[results.curves["phase"] == "eval"]
+    if curves.empty:
+        return pd.DataFrame(columns=CURVE_DATA_COLUMNS)
+    keys = ["dataset", "method", "lr", "epoch"]
+    groups = curves.groupby(keys, sort=False)
+    x, n = groups[axis].mean(), groups.size()
+    parts = [
+        log_intervals(curves, keys, loss).assign(x=x, n=n, loss=loss).reset_index()
+        for loss in losses
+    ]
+    data = pd.concat(parts, ignore_index=True)
     data["n"] = data["n"].astype(int)
-    return data[["dataset", "method", "lr", "epoch", "x", "mean", "lo", "hi", "n"]]
+    return data[CURVE_DATA_COLUMNS]
 
 
 def plot_loss_curves(results, out_dir: Path, axis: str = "epoch") -> tuple[Path, pd.DataFrame]:
-    """Figures 1 and 2: training loss against epoch, samples or seconds, one panel per dataset.
+    """Loss against epoch, samples or seconds, one panel per dataset, evaluation trials.
 
-    Each method at its tuned lr: the mean over seeds as a line, its 95% CI as a band; log y.
+    Each method at its tuned configuration: the geometric mean over the evaluation seeds as
+    a line, its 95% interval as a band; log y. Against epochs (the headline figure) both the
+    training loss (solid) and the validation loss (dashed), so that overfitting shows as a
+    dashed line that turns up while the solid one still falls; against samples and seconds
+    the training loss only.
     """
-    data = loss_curve_data(results, axis)
+    losses = ("train_loss", "val_loss") if axis == "epoch" else ("train_loss",)
+    data = loss_curve_data(results, axis, losses)
     methods, datasets = _methods(results), _datasets(results)
     fig, axes = _panels(len(datasets))
     for ax, dataset in zip(axes, datasets, strict=True):
+        here = data[data["dataset"] == dataset]
         for method in methods:
-            curve = data[(data["dataset"] == dataset) & (data["method"] == method)]
-            if curve.empty:
-                continue
-            if axis == "seconds":  # log x: the untrained point at 0 s has no place on it
-                curve = curve[curve["x"] > 0]
             style = method_style(method, methods)
-            floor = curve["mean"].min() / 10
-            ax.fill_between(
-                curve["x"], curve["lo"].clip(lower=floor), curve["hi"], color=style["color"],
-                alpha=0.15 if len(methods) <= 6 else 0.08, linewidth=0,
-            )  # fmt: skip
-            ax.plot(
-                curve["x"], curve["mean"], markevery=max(1, len(curve) // 8), markersize=4,
-                linewidth=1.4, **style,
-            )  # fmt: skip
-        _label_curve_panel(ax, results, dataset, axis)
-    _figure_legend(fig, _legend_handles(methods))
+            for loss in losses:
+                curve = here[(here["method"] == method) & (here["loss"] == loss)]
+                if axis == "seconds":  # log x: the untrained point at 0 s has no place on it
+                    curve = curve[curve["x"] > 0]
+                if curve.empty:
+                    continue
+                _draw_curve(ax, curve, style, validation=loss == "val_loss", crowded=len(methods))
+        _label_curve_panel(ax, results, dataset, axis, validation=len(losses) > 1)
+    handles = _legend_handles(methods)
+    if len(losses) > 1:
+        handles = [
+            Line2D(
+                [],
+                [],
+                label=text(m),
+                markersize=6,
+                **{**method_style(m, methods), "linestyle": "-"},
+            )
+            for m in methods
+        ]
+        handles += [
+            Line2D([], [], color="0.3", linestyle="-", linewidth=1.5, label="training loss"),
+            Line2D([], [], color="0.3", linestyle="--", linewidth=1.1, label="validation loss"),
+        ]  # fmt: skip
+    _figure_legend(fig, handles, ncol=min(len(handles), 8))
     return _save(fig, Path(out_dir) / f"loss_vs_{axis}.png"), data
 
 
-def _label_curve_panel(ax, results, dataset: str, axis: str) -> None:
+def _draw_curve(ax, curve: pd.DataFrame, style: dict, validation: bool, crowded: int) -> None:
+    """One loss curve: its centre as a line and its interval as a band (the validation loss
+    dashed, without markers, its band fainter)."""
+    floor = curve["center"].min() / 10
+    alpha = 0.15 if crowded <= 6 else 0.08
+    ax.fill_between(
+        curve["x"], curve["lo"].clip(lower=floor), curve["hi"], color=style["color"],
+        alpha=alpha / 2 if validation else alpha, linewidth=0,
+    )  # fmt: skip
+    if validation:
+        ax.plot(curve["x"], curve["center"], color=style["color"], linestyle="--", linewidth=1.1)
+    else:
+        ax.plot(
+            curve["x"], curve["center"], markevery=max(1, len(curve) // 8), markersize=4,
+            linewidth=1.5, **style,
+        )  # fmt: skip
+
+
+def _label_curve_panel(ax, results, dataset: str, axis: str, validation: bool = False) -> None:
     ax.set_yscale("log")
     plain_log_ticks(ax.yaxis)
     if axis == "seconds":
         ax.set_xscale("log")
+        plain_log_ticks(ax.xaxis)
     elif axis == "epoch":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(text(dataset))
     ax.set_xlabel(AXIS_LABELS[axis])
-    ax.set_ylabel(LOSS_LABEL)
+    ax.set_ylabel(LOSS_LABEL.replace("training loss", "loss") if validation else LOSS_LABEL)
     ax.grid(True, which="major", alpha=0.3)
     target = _target(results, dataset)
     if target is not None:
@@ -271,34 +355,79 @@ def _label_curve_panel(ax, results, dataset: str, axis: str) -> None:
 
 # ------------------------------------------------------------------------------ 3: lr sensitivity
 
+LR_DATA_COLUMNS = [
+    "dataset", "method", "lr", "hyperparameters", "score", "diverged", "diverged_seeds",
+    "trials", "extended", "tuned", "at_edge",
+]  # fmt: skip
+
 
 def lr_sensitivity_data(results) -> pd.DataFrame:
-    """Per dataset x method x lr: mean final validation loss over seeds, and divergence.
+    """Per dataset x method x lr tried in tuning: the tuning score of the lr's best candidate.
 
-    Columns: dataset, method, lr, val_loss (mean over seeds; NaN when any seed diverged),
-    diverged (True when any seed diverged), diverged_seeds, seeds, tuned.
+    score: the mean over tuning seeds of the best validation loss (the tuning rule of
+    ``bench.protocol.candidate_scores``) of the best valid candidate at that lr (over the
+    searched arguments); NaN, and diverged True, when no candidate at the lr is valid (each
+    had a diverged seed or a non-finite score). hyperparameters: that candidate's searched
+    arguments (JSON); diverged_seeds, trials: tuning trials at the lr that diverged, and all
+    of them; extended: the lr was added by grid extension; tuned: the lr evaluated;
+    at_edge: the tuned lr and flagged at an edge of the lrs tried (summary.lr_at_edge).
     """
-    groups = results.trials.groupby(["dataset", "method", "lr"], sort=False)
-    data = pd.DataFrame(
-        {
-            "val_loss": groups["final_val_loss"].mean(),
-            "diverged_seeds": groups["diverged"].sum().astype(int),
-            "seeds": groups["seed"].count(),
-            "tuned": groups["tuned"].any(),
-        }
-    ).reset_index()
-    data["diverged"] = data["diverged_seeds"] > 0
-    data.loc[data["diverged"], "val_loss"] = np.nan
-    return data[
-        ["dataset", "method", "lr", "val_loss", "diverged", "diverged_seeds", "seeds", "tuned"]
-    ]
+    tuning = results.tuning
+    if tuning.empty:
+        return pd.DataFrame(columns=LR_DATA_COLUMNS)
+    losses = tuning["best_val_loss"].astype(float)
+    tuning = tuning.assign(finite=np.isfinite(losses), best_val_loss=losses)
+    chain, keys = ["dataset", "method"], ["dataset", "method", "lr"]
+    candidates = (
+        tuning.groupby([*keys, "hyperparameters"], sort=False)
+        .agg(
+            score=("best_val_loss", "mean"),
+            any_diverged=("diverged", "any"),
+            finite=("finite", "all"),
+        )
+        .reset_index()
+    )
+    candidates["valid"] = ~candidates["any_diverged"] & candidates["finite"]
+    ordered = candidates.sort_values(["valid", "score"], ascending=[False, True], kind="stable")
+    data = ordered.groupby(keys, sort=False).first().reset_index()
+    data["diverged"] = ~data["valid"]
+    data.loc[data["diverged"], "score"] = np.nan
+    per_lr = tuning.groupby(keys, sort=False)
+    data = data.merge(
+        pd.DataFrame(
+            {
+                "diverged_seeds": per_lr["diverged"].sum().astype(int),
+                "trials": per_lr.size(),
+                "extended": per_lr["extended"].any(),
+            }
+        ).reset_index(),
+        on=keys,
+    )
+    summary = results.summary[[*chain, "lr", "lr_at_edge"]].rename(columns={"lr": "tuned_lr"})
+    data = data.merge(summary, on=chain, how="left")
+    tuned_lr = data["tuned_lr"].astype(float)
+    data["tuned"] = np.isclose(data["lr"].astype(float), tuned_lr, rtol=1e-9, atol=0)
+    data["at_edge"] = data["tuned"] & data["lr_at_edge"].fillna(False).astype(bool)
+    data = data.sort_values([*chain, "lr"], kind="stable", key=_suite_order(results))
+    return data[LR_DATA_COLUMNS].reset_index(drop=True)
+
+
+def _suite_order(results):
+    """A sort key putting datasets and methods in suite order (other columns as they are)."""
+    ranks = {
+        "dataset": {d: i for i, d in enumerate(_datasets(results))},
+        "method": {m: i for i, m in enumerate(_methods(results))},
+    }
+    return lambda column: column.map(ranks[column.name]) if column.name in ranks else column
 
 
 def plot_lr_sensitivity(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
-    """Figure 3: final validation loss against lr (log-log), one panel per dataset.
+    """Tuning score against lr (log-log), one panel per dataset, from the tuning trials.
 
-    A lr where any seed diverged has no loss; it is drawn as an 'x' in a strip at the top of
-    the panel, one row per method. The tuned lr is circled.
+    Per method and lr tried, the tuning score of its best candidate. An lr added by grid
+    extension has a hollow marker; the tuned lr is circled, and labelled 'edge' when it is
+    still at an edge of the lrs tried. An lr where every candidate had a diverged seed has
+    no score; it is drawn as an 'x' in a strip at the top of the panel, one row per method.
     """
     data = lr_sensitivity_data(results)
     methods, datasets = _methods(results), _datasets(results)
@@ -309,28 +438,41 @@ def plot_lr_sensitivity(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
         for method in methods:
             rows = panel[panel["method"] == method]
             style = method_style(method, methods)
-            ok = rows[~rows["diverged"]]
-            ax.plot(ok["lr"], ok["val_loss"], markersize=5, linewidth=1.2, **style)
-            tuned = ok[ok["tuned"]]
+            ok = rows[~rows["diverged"].astype(bool)]
+            ax.plot(ok["lr"], ok["score"], markersize=5, linewidth=1.2, **style)
+            added = ok[ok["extended"].astype(bool)]
             ax.plot(
-                tuned["lr"], tuned["val_loss"], linestyle="none", marker="o", markersize=12,
+                added["lr"], added["score"], linestyle="none", marker=style["marker"],
+                markersize=5, markerfacecolor="white", markeredgecolor=style["color"],
+            )  # fmt: skip
+            tuned = ok[ok["tuned"].astype(bool)]
+            ax.plot(
+                tuned["lr"], tuned["score"], linestyle="none", marker="o", markersize=12,
                 markerfacecolor="none", markeredgecolor=style["color"], markeredgewidth=1.8,
             )  # fmt: skip
+            for row in tuned[tuned["at_edge"].astype(bool)].itertuples():
+                ax.annotate(
+                    "edge", (row.lr, row.score), xytext=(7, 7), textcoords="offset points",
+                    fontsize="x-small", color=style["color"], fontweight="bold",
+                )  # fmt: skip
             if method in strip:
                 height = 1 - 0.05 * (strip.index(method) + 1)
-                bad = rows[rows["diverged"]]
+                bad = rows[rows["diverged"].astype(bool)]
                 ax.plot(
                     bad["lr"], np.full(len(bad), height), linestyle="none", marker="x",
                     markersize=7, markeredgewidth=2, color=style["color"],
                     transform=ax.get_xaxis_transform(), clip_on=False,
                 )  # fmt: skip
-        _label_lr_panel(ax, dataset, panel["val_loss"], len(strip))
+        _label_lr_panel(ax, dataset, panel["score"], len(strip))
     handles = _legend_handles(methods) + [
         Line2D([], [], linestyle="none", marker="o", markersize=10, markerfacecolor="none",
-               markeredgecolor="0.3", label="tuned lr"),
-        Line2D([], [], linestyle="none", marker="x", color="0.3", label="diverged (≥ 1 seed)"),
+               markeredgecolor="0.3", label="tuned lr ('edge': at an edge of the lrs tried)"),
+        Line2D([], [], linestyle="none", marker="o", markersize=5, markerfacecolor="white",
+               markeredgecolor="0.3", label="lr added by grid extension"),
+        Line2D([], [], linestyle="none", marker="x", color="0.3",
+               label="diverged (≥ 1 tuning seed)"),
     ]  # fmt: skip
-    _figure_legend(fig, handles)
+    _figure_legend(fig, handles, ncol=min(max(len(methods), 3), 6))  # the markers' own row
     return _save(fig, Path(out_dir) / "lr_sensitivity.png"), data
 
 
@@ -342,7 +484,7 @@ def _label_lr_panel(ax, dataset: str, losses: pd.Series, strip_rows: int) -> Non
     plain_log_ticks(ax.yaxis)
     ax.set_title(text(dataset))
     ax.set_xlabel("learning rate (log scale)")
-    ax.set_ylabel("final validation loss\n(mean per sample, log scale)")
+    ax.set_ylabel("tuning score: best validation loss\n(mean over tuning seeds, log scale)")
     ax.grid(True, which="major", alpha=0.3)
     finite = losses[np.isfinite(losses) & (losses > 0)]
     if strip_rows == 0 or finite.empty:
@@ -359,17 +501,18 @@ def _label_lr_panel(ax, dataset: str, losses: pd.Series, strip_rows: int) -> Non
     ax.set_ylim(10**bottom, 10**top)
 
 
-# ------------------------------------------------------------------------------ 4: final test
+# ------------------------------------------------------------------------------ 4: test
 
 
 def final_test_data(results) -> pd.DataFrame:
-    """The tuned trials' final test loss and test metric: dataset, method, lr, seed, both values."""
-    columns = ["dataset", "method", "lr", "seed", "final_test_loss", "test_metric"]
-    return _tuned_trials(results)[columns].reset_index(drop=True)
+    """The evaluation trials' test loss and test metric (of the early-stopped model):
+    dataset, method, lr, seed, test_loss, test_metric."""
+    columns = ["dataset", "method", "lr", "seed", "test_loss", "test_metric"]
+    return results.evaluation[columns].reset_index(drop=True)
 
 
 def plot_final_test(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
-    """Figure 4: final test loss and test metric of every seed at the tuned lr.
+    """Test loss and test metric of every evaluation seed (early-stopped model).
 
     Two panels per dataset (loss, then accuracy or R²), two datasets to a row; per method
     a box (quartiles, whiskers to the extremes) with every seed drawn on top.
@@ -380,7 +523,7 @@ def plot_final_test(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
     fig, axes = _panels(2 * len(datasets), ncols=4, size=(width, 3.2))
     jitter = np.random.default_rng(0)
     for k, (dataset, column) in enumerate(
-        (d, c) for d in datasets for c in ("final_test_loss", "test_metric")
+        (d, c) for d in datasets for c in ("test_loss", "test_metric")
     ):
         ax = axes[k]
         for position, method in enumerate(methods):
@@ -392,9 +535,11 @@ def plot_final_test(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
         ax.set_xlim(-0.6, len(methods) - 0.4)
         ax.grid(True, axis="y", alpha=0.3)
         metric = METRIC_LABELS.get(task_of(results, dataset), "test metric")
-        ax.set_title(f"{text(dataset)}: {'test loss' if column == 'final_test_loss' else metric}")
+        ax.set_title(f"{text(dataset)}: {'test loss' if column == 'test_loss' else metric}")
         ax.set_ylabel(
-            "final test loss (mean per sample)" if column == "final_test_loss" else metric
+            "test loss (mean per sample)\nof the early-stopped model"
+            if column == "test_loss"
+            else metric
         )
     return _save(fig, Path(out_dir) / "final_test.png"), data
 
@@ -418,52 +563,59 @@ def _box_and_strip(ax, position: int, values: pd.Series, style: dict, rng) -> No
 
 
 def convergence_data(results) -> pd.DataFrame:
-    """Epochs to the dataset's target loss per dataset x method at the tuned lr.
+    """Epochs to the dataset's target loss per dataset x method, evaluation trials.
 
-    Columns: dataset, method, lr, seeds, reached (seeds that reached the target), mean, lo,
-    hi (the summary's mean and 95% CI, defined only when every seed reached it), and
-    status: "reached", "not reached" (no seed), "partly reached" (some seeds; drawn as not
-    reached, since the mean is undefined), "no target" (the dataset has none) or
-    "no valid lr" (every lr diverged).
+    Columns: dataset, method, lr, seeds, reached (seeds that reached the target), center,
+    lo, hi (the summary's geometric mean and 95% interval, shown only when every seed
+    reached it), and status: "reached", "not reached" (no seed), "partly reached" (some
+    seeds; drawn as not reached, since an unreached seed is censored at E + 1 epochs), "no
+    target" (the dataset has none) or "no valid lr" (no evaluation trial: every candidate
+    diverged).
     """
+    evaluation = results.evaluation
+    reached = evaluation.groupby(["dataset", "method"])["target_reached"].sum()
     rows = []
     for summary in results.summary.itertuples():
-        reached, seeds = int(summary.target_reached), int(summary.n_seeds)
+        hits = int(reached.get((summary.dataset, summary.method), 0))
+        seeds = int(summary.n_seeds)
         if seeds == 0:
             status = "no valid lr"
         elif _target(results, summary.dataset) is None:
             status = "no target"
-        elif reached == seeds:
+        elif hits == seeds:
             status = "reached"
         else:
-            status = "not reached" if reached == 0 else "partly reached"
+            status = "not reached" if hits == 0 else "partly reached"
+        shown = status == "reached"
         rows.append(
             {
                 "dataset": summary.dataset,
                 "method": summary.method,
                 "lr": summary.lr,
                 "seeds": seeds,
-                "reached": reached,
-                "mean": summary.epochs_to_target_mean,
-                "lo": summary.epochs_to_target_lo,
-                "hi": summary.epochs_to_target_hi,
+                "reached": hits,
+                "center": summary.epochs_to_target_center if shown else np.nan,
+                "lo": summary.epochs_to_target_lo if shown else np.nan,
+                "hi": summary.epochs_to_target_hi if shown else np.nan,
                 "status": status,
             }
         )
-    return pd.DataFrame(rows)
+    columns = ["dataset", "method", "lr", "seeds", "reached", "center", "lo", "hi", "status"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def plot_convergence_speed(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
-    """Figure 5: epochs to target, bars with 95% CIs; every seed a dot.
+    """Epochs to target of the evaluation trials: bars with 95% intervals; every seed a dot.
 
     A method that did not reach the target with every seed gets a hatched bar that runs
-    past the last epoch into a "not reached" zone, labelled, never a zero or a gap.
+    past the last epoch into a "not reached" zone, labelled, never a zero or a gap; its
+    unreached seeds sit in that zone (censored at E + 1 epochs).
     """
     data = convergence_data(results)
     methods, datasets = _methods(results), _datasets(results)
     epochs = _epochs(results)
     zone = epochs * (1 + NOT_REACHED_ZONE)
-    tuned = _tuned_trials(results)
+    evaluation = results.evaluation
     fig, axes = _panels(len(datasets), size=(4.6, 0.34 * len(methods) + 1.6))
     for ax, dataset in zip(axes, datasets, strict=True):
         for position, method in enumerate(methods):
@@ -471,9 +623,11 @@ def plot_convergence_speed(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
             if rows.empty:
                 continue
             row = rows.iloc[0]
-            seeds = tuned.loc[
-                (tuned["dataset"] == dataset) & (tuned["method"] == method), "epochs_to_target"
+            seeds = evaluation.loc[
+                (evaluation["dataset"] == dataset) & (evaluation["method"] == method),
+                "epochs_to_target",
             ].dropna()
+            seeds = seeds.clip(upper=(epochs + zone) / 2)
             _speed_bar(ax, position, row, seeds, (epochs, zone), method_style(method, methods))
         ax.axvspan(epochs, zone, color="0.9", zorder=0)
         ax.set_xlim(0, zone)
@@ -489,12 +643,14 @@ def plot_convergence_speed(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
 
 
 def _speed_bar(ax, position: int, row, seeds: pd.Series, zone: tuple, style: dict) -> None:
-    """One method's bar: mean and CI when every seed reached the target, else hatched."""
+    """One method's bar: geometric mean and interval when every seed reached the target,
+    else hatched."""
     (epochs, zone), color = zone, style["color"]
     if row["status"] == "reached":
-        ax.barh(position, row["mean"], height=0.6, color=color, alpha=0.35)
+        ax.barh(position, row["center"], height=0.6, color=color, alpha=0.35)
         ax.errorbar(
-            row["mean"], position, xerr=[[row["mean"] - row["lo"]], [row["hi"] - row["mean"]]],
+            row["center"], position,
+            xerr=[[row["center"] - row["lo"]], [row["hi"] - row["center"]]],
             color=color, capsize=3, linewidth=1.2,
         )  # fmt: skip
     else:
@@ -513,22 +669,23 @@ def _speed_bar(ax, position: int, row, seeds: pd.Series, zone: tuple, style: dic
                zorder=4, edgecolors="black", linewidths=0.4)  # fmt: skip
 
 
-# ------------------------------------------------------------------------------ 6: profile, ranks
+# -------------------------------------------------------------------------- 6: profile, verdicts
 
 
 def performance_profile_data(results) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The Dolan–Moré performance profile on epochs to target.
 
-    cost(method, dataset) = mean epochs to target over seeds at the tuned lr, at least 1
-    (a target met before training counts as one epoch), inf when any seed missed it.
-    ratio = cost / the least cost on that dataset (inf when no method reached it);
-    rho_method(tau) = the fraction of datasets (those with a target) with ratio <= tau.
-    Returns (ratios: dataset x method, profile: method, tau, fraction), the profile a step
-    function sampled at every distinct finite ratio, from tau = 1 to the largest.
+    cost(method, dataset) = the geometric mean of epochs to target over the evaluation
+    seeds, at least 1 (a target met before training counts as one epoch), inf when any
+    seed missed it. ratio = cost / the least cost on that dataset (inf when no method
+    reached it); rho_method(tau) = the fraction of datasets (those with a target) with
+    ratio <= tau. Returns (ratios: dataset x method, profile: method, tau, fraction), the
+    profile a step function sampled at every distinct finite ratio, from tau = 1 to the
+    largest.
     """
     speed = convergence_data(results)
     speed = speed[speed["status"] != "no target"]
-    cost = np.where(speed["status"] == "reached", np.maximum(speed["mean"], 1.0), np.inf)
+    cost = np.where(speed["status"] == "reached", np.maximum(speed["center"], 1.0), np.inf)
     costs = speed.assign(cost=cost).pivot(index="dataset", columns="method", values="cost")
     costs = costs.reindex(columns=[m for m in _methods(results) if m in costs.columns])
     best = costs.min(axis=1)
@@ -544,10 +701,11 @@ def performance_profile_data(results) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def plot_performance_profile(results, out_dir: Path) -> tuple[Path, dict[str, pd.DataFrame]]:
-    """Figure 6a: the performance profile on epochs to target, a step function of tau (log x)."""
+    """The performance profile on epochs to target, a step function of tau (log x)."""
     ratios, profile = performance_profile_data(results)
     methods = list(ratios.columns)
-    fig, ax = plt.subplots(figsize=(7.6, 4.6), layout="constrained")
+    fig = Figure(figsize=(7.6, 4.6), layout="constrained")
+    ax = fig.subplots()
     for offset, method in enumerate(methods):
         steps = profile[profile["method"] == method]
         style = method_style(method, methods)
@@ -566,35 +724,196 @@ def plot_performance_profile(results, out_dir: Path) -> tuple[Path, dict[str, pd
     return path, {"ratios": ratios, "profile": profile}
 
 
-def rank_table(results) -> pd.DataFrame:
-    """summary.rank as a methods x datasets table, rows in the ranking's order."""
-    ranks = results.summary.pivot(index="method", columns="dataset", values="rank")
-    order = [m for m in results.ranking["method"] if m in ranks.index]
-    return ranks.reindex(index=order, columns=_datasets(results))
+def verdict_data(results, criterion: str = "test_loss") -> pd.DataFrame:
+    """Each method's verdict on each dataset for ``criterion``, from the comparisons table.
 
-
-def plot_rank_heatmap(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
-    """Figure 6b: each method's rank (by mean final test loss) on each dataset, 1 = best."""
-    ranks = rank_table(results)
-    n_methods, n_datasets = ranks.shape
-    fig, ax = plt.subplots(
-        figsize=(1.3 * n_datasets + 2.6, 0.42 * n_methods + 1.4), layout="constrained"
-    )
-    image = ax.imshow(ranks.to_numpy(dtype=float), cmap="viridis", vmin=1,
-                      vmax=max(2, n_methods), aspect="auto")  # fmt: skip
-    for (i, j), rank in np.ndenumerate(ranks.to_numpy(dtype=float)):
-        light = rank > (n_methods + 1) / 2
-        ax.text(j, i, "–" if np.isnan(rank) else f"{rank:.0f}", ha="center", va="center",
-                color="black" if light else "white", fontsize="small")  # fmt: skip
-    ax.set_xticks(range(n_datasets), [text(d) for d in ranks.columns], rotation=30, ha="right")
+    Columns: method, dataset, verdict, rel_diff (against the dataset's best), rank
+    (summary.rank, by the geometric mean test loss), mean_rank; methods in the ranking's
+    order (mean rank, best first), datasets in suite order.
+    """
+    on = results.comparisons[results.comparisons["criterion"] == criterion]
+    ranks = results.summary.set_index(["method", "dataset"])["rank"]
     mean_rank = results.ranking.set_index("method")["mean_rank"]
-    ax.set_yticks(
-        range(n_methods), [f"{text(m)}  ({mean_rank.get(m, np.nan):.1f})" for m in ranks.index]
+    order = [m for m in results.ranking["method"] if m in set(on["method"])]
+    order += [m for m in _methods(results) if m not in order and m in set(on["method"])]
+    datasets = [d for d in _datasets(results) if d in set(on["dataset"])]
+    indexed = on.set_index(["method", "dataset"])
+    rows = []
+    for method in order:
+        for dataset in datasets:
+            known = (method, dataset) in indexed.index
+            rows.append(
+                {
+                    "method": method,
+                    "dataset": dataset,
+                    "verdict": indexed.at[(method, dataset), "verdict"] if known else "",
+                    "rel_diff": indexed.at[(method, dataset), "rel_diff"] if known else np.nan,
+                    "rank": ranks.get((method, dataset), np.nan),
+                    "mean_rank": mean_rank.get(method, np.nan),
+                }
+            )
+    columns = ["method", "dataset", "verdict", "rel_diff", "rank", "mean_rank"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def ratio_text(rel_diff: float) -> str:
+    """A relative difference as a short label: '+12%', '−3.5%', or '×3.1' from a ratio of 2 up."""
+    if not np.isfinite(rel_diff):
+        return "–"
+    if rel_diff >= 1:
+        ratio = 1 + rel_diff
+        return f"×{ratio:.2g}" if ratio < 100 else f"×{ratio:.0f}"
+    percent = 100 * rel_diff
+    digits = 0 if abs(percent) >= 9.95 else 1
+    return f"{percent:+.{digits}f}%".replace("-", "−")
+
+
+def plot_verdicts(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
+    """Each method's verdict on test loss per dataset: a table of coloured cells.
+
+    The colour is the verdict (best, equivalent, inconclusive, worse); the text the relative
+    difference to the dataset's best (geometric means, paired by seed). Methods in order of
+    mean rank (in brackets), best first.
+    """
+    data = verdict_data(results, "test_loss")
+    methods = list(dict.fromkeys(data["method"]))
+    datasets = list(dict.fromkeys(data["dataset"]))
+    fig = Figure(
+        figsize=(1.2 * len(datasets) + 2.8, 0.42 * len(methods) + 1.6), layout="constrained"
     )
+    ax = fig.subplots()
+    for row in data.itertuples():
+        i, j = methods.index(row.method), datasets.index(row.dataset)
+        colour = VERDICT_COLOURS.get(row.verdict, "white")
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=colour, edgecolor="white",
+                               linewidth=2))  # fmt: skip
+        label = "best" if row.verdict == "best" else ratio_text(row.rel_diff)
+        dark = row.verdict in ("best", "worse")
+        ax.text(j, i, label, ha="center", va="center", fontsize="small",
+                color="white" if dark else "black")  # fmt: skip
+    ax.set_xlim(-0.5, len(datasets) - 0.5)
+    ax.set_ylim(len(methods) - 0.5, -0.5)
+    ax.set_xticks(range(len(datasets)), [text(d) for d in datasets], rotation=30, ha="right")
+    mean_rank = data.drop_duplicates("method").set_index("method")["mean_rank"]
+    ax.set_yticks(range(len(methods)), [f"{text(m)}  ({mean_rank[m]:.1f})" for m in methods])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
     ax.set_xlabel("dataset")
     ax.set_ylabel("method  (mean rank), best first")
-    fig.colorbar(image, ax=ax, label="rank by mean final test loss (1 = best)", shrink=0.8)
-    return _save(fig, Path(out_dir) / "ranking_heatmap.png"), ranks
+    handles = [Patch(facecolor=VERDICT_COLOURS[v], edgecolor="0.6", label=VERDICT_LABELS[v])
+               for v in VERDICT_COLOURS]  # fmt: skip
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False,
+               fontsize="small")  # fmt: skip
+    return _save(fig, Path(out_dir) / "verdicts.png"), data
+
+
+# ------------------------------------------------------------------------- 6c: critical difference
+
+
+def critical_difference_data(results) -> dict | None:
+    """What the critical-difference diagram draws, from ``results.friedman``; None without it.
+
+    {"mean_rank": Series (best first), "critical_difference", "p_value", "n_datasets",
+    "separated": [(better, worse)], "groups": [[method, ...]]}: groups are the maximal runs
+    of consecutive methods (in mean-rank order) of which no two are separated; each is
+    joined by a thick line. When the Friedman test does not reject, nothing is separated and
+    one group holds every method.
+    """
+    friedman = getattr(results, "friedman", None)
+    if friedman is None or len(friedman.mean_rank) < 2:
+        return None
+    order = list(friedman.mean_rank.index)
+    separated = set(friedman.separated)
+    spans: list[tuple[int, int]] = []
+    for i in range(len(order)):
+        j = i
+        while j + 1 < len(order) and not any(
+            (order[a], order[j + 1]) in separated for a in range(i, j + 1)
+        ):
+            j += 1
+        if j > i and not any(lo <= i and j <= hi for lo, hi in spans):
+            spans.append((i, j))
+    return {
+        "mean_rank": friedman.mean_rank,
+        "critical_difference": friedman.critical_difference,
+        "p_value": friedman.p_value,
+        "n_datasets": friedman.n_datasets,
+        "separated": list(friedman.separated),
+        "groups": [order[lo : hi + 1] for lo, hi in spans],
+    }
+
+
+def plot_critical_difference(results, out_dir: Path) -> tuple[Path, dict]:
+    """A critical-difference diagram (Demšar 2006) of the mean ranks on test loss.
+
+    The axis carries each method's mean rank over the datasets (1 = best, on the left); the
+    bar above it is the Nemenyi critical difference; thick lines below join methods that
+    the test does not separate. The better half of the methods is labelled on the left,
+    the rest on the right.
+    """
+    data = critical_difference_data(results)
+    if data is None:
+        raise ValueError("a critical-difference diagram needs ranks of at least 2 methods")
+    mean_rank, cd = data["mean_rank"], data["critical_difference"]
+    order, k = list(mean_rank.index), len(mean_rank)
+    half = (k + 1) // 2
+    row, gap = 0.26, 0.13  # inches between labels, between group lines
+    top, axis_y = 0.3, 1.05
+    groups_y = axis_y + 0.22
+    labels_y = groups_y + gap * len(data["groups"]) + 0.12
+    height = labels_y + row * (half - 1) + 0.35
+    fig = Figure(figsize=(7.6, height))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(height, 0)
+    left, right = 0.25, 0.75
+
+    def x(rank: float) -> float:
+        return left + (rank - 1) / max(k - 1, 1) * (right - left)
+
+    ax.hlines(axis_y, x(1), x(k), color="black", linewidth=1)
+    for tick in np.arange(1, k + 0.5, 0.5):
+        whole = float(tick).is_integer()
+        ax.vlines(x(tick), axis_y - (0.09 if whole else 0.05), axis_y, color="black",
+                  linewidth=1 if whole else 0.6)  # fmt: skip
+        if whole:
+            ax.text(x(tick), axis_y - 0.12, f"{tick:g}", ha="center", va="bottom",
+                    fontsize="small")  # fmt: skip
+    ax.text(0.5, top, _cd_title(data), ha="center", va="center", fontsize="small")
+    if np.isfinite(cd):
+        end = min(1 + cd, k)
+        bar_y = axis_y - 0.42
+        ax.hlines(bar_y, x(1), x(end), color="black", linewidth=1.5)
+        ax.vlines([x(1), x(end)], bar_y - 0.05, bar_y + 0.05, color="black", linewidth=1.5)
+        label = f"CD = {cd:.2f}" + ("  (longer than the axis)" if 1 + cd > k else "")
+        ax.text((x(1) + x(end)) / 2, bar_y - 0.07, label, ha="center", va="bottom",
+                fontsize="small")  # fmt: skip
+    for g, group in enumerate(data["groups"]):
+        y = groups_y + gap * g
+        ax.hlines(y, x(mean_rank[group[0]]) - 0.01, x(mean_rank[group[-1]]) + 0.01,
+                  color="black", linewidth=4, capstyle="round")  # fmt: skip
+    for i, method in enumerate(order):
+        rank, colour = mean_rank[method], method_style(method, order)["color"]
+        on_left = i < half
+        y = labels_y + row * (i if on_left else k - 1 - i)
+        end = left - 0.05 if on_left else right + 0.05
+        ax.plot([x(rank), x(rank), end], [axis_y, y, y], color=colour, linewidth=1.2,
+                solid_joinstyle="miter")  # fmt: skip
+        ax.text(end + (-0.01 if on_left else 0.01), y, f"{text(method)} ({rank:.2f})",
+                ha="right" if on_left else "left", va="center", fontsize="small")  # fmt: skip
+    return _save(fig, Path(out_dir) / "critical_difference.png"), data
+
+
+def _cd_title(data: dict) -> str:
+    p, n = data["p_value"], data["n_datasets"]
+    friedman = (
+        "Friedman test: too few datasets or methods"
+        if not np.isfinite(p)
+        else (f"Friedman p = {p:.2g}")
+    )
+    return f"Mean rank on test loss over {n} dataset{'s' * (n != 1)}; {friedman}"
 
 
 # ------------------------------------------------------------------------------ 7: boundaries
@@ -606,15 +925,15 @@ def two_d_datasets(results) -> list[str]:
 
 
 def plot_decision_boundaries(
-    results, dataset: str, out_dir: Path, resolution: int = 120
+    results, dataset: str, out_dir: Path, resolution: int = 100
 ) -> tuple[Path, dict]:
-    """Figure 7: each method's trained network on a 2-D dataset, with the training data on top.
+    """Each method's early-stopped network on a 2-D dataset, with the training data on top.
 
-    The network of each method at its tuned lr and first seed, from its stored final
+    The network of each method's first evaluation seed, from its stored best (early-stopped)
     parameters, evaluated on a resolution x resolution grid. Binary: P(class 1) with the
     0.5 contour; multi-class: the argmax class; regression: the prediction.
     Returns (path, data) with data = {"xx", "yy": the grid, "predictions": {method: (ny, nx, m)},
-    "trials": {method: (lr, seed)}}.
+    "trials": {method: (lr, seed, best_epoch)}}.
     """
     data_set = results.dataset(dataset)
     if data_set.n_features != 2:
@@ -625,13 +944,13 @@ def plot_decision_boundaries(
     net = results.network(dataset)
     xx, yy = _grid(data_set, resolution)
     points = np.column_stack([xx.ravel(), yy.ravel()])
-    tuned = _tuned_trials(results)
+    evaluation = results.evaluation
     methods = _methods(results)
     columns = 3 if len(methods) in (5, 6, 9) else 4
     fig, axes = _panels(len(methods), ncols=columns, size=(3.3, 3.1))
     drawn = {"xx": xx, "yy": yy, "predictions": {}, "trials": {}}
     for ax, method in zip(axes, methods, strict=True):
-        rows = tuned[(tuned["dataset"] == dataset) & (tuned["method"] == method)]
+        rows = evaluation[(evaluation["dataset"] == dataset) & (evaluation["method"] == method)]
         ax.set_title(text(method), fontsize="medium")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -640,12 +959,13 @@ def plot_decision_boundaries(
                     transform=ax.transAxes, fontsize="small", color="0.4")  # fmt: skip
             continue
         first = rows.sort_values("seed").iloc[0]
-        params = results.final_params(method, dataset, first["lr"], int(first["seed"]))
+        lr, seed, epoch = float(first["lr"]), int(first["seed"]), int(first["best_epoch"])
+        params = results.final_params(method, dataset, lr, seed, best=True)
         yhat = net.predict(params, points)[0].reshape(*xx.shape, -1)
         drawn["predictions"][method] = yhat
-        drawn["trials"][method] = (float(first["lr"]), int(first["seed"]))
+        drawn["trials"][method] = (lr, seed, epoch)
         _draw_regions(ax, data_set, xx, yy, yhat)
-        ax.set_title(f"{text(method)}  (lr {first['lr']:g}, seed {int(first['seed'])})",
+        ax.set_title(f"{text(method)}  (lr {lr:.3g}, seed {seed}, epoch {epoch})",
                      fontsize="small")  # fmt: skip
         ax.set_aspect("equal")
     fig.supxlabel("feature 1 (standardised)", fontsize="small")
@@ -916,17 +1236,27 @@ def _draw_surface(ax, surface: Surface) -> None:
 def draw_figures(results, out_dir: str | Path) -> dict[str, tuple[Path, Any]]:
     """Every figure of a Results into ``out_dir``: {key: (path, data)}.
 
-    Keys: loss_vs_epoch, loss_vs_samples, loss_vs_seconds, lr_sensitivity, final_test,
-    convergence_speed, performance_profile, ranking_heatmap, decision_boundaries:<dataset>
-    (one per 2-D dataset), optimizer_paths.
+    Keys: lr_sensitivity, loss_vs_epoch, loss_vs_samples, loss_vs_seconds, final_test,
+    convergence_speed, performance_profile, verdicts, critical_difference (when the
+    Friedman ranks exist), decision_boundaries:<dataset> (one per 2-D dataset),
+    optimizer_paths. Without evaluation trials (a run interrupted in tuning) only the
+    lr sensitivity (when there are tuning trials) and the optimizer paths.
     """
     out_dir = Path(out_dir)
-    figures = {f"loss_vs_{axis}": plot_loss_curves(results, out_dir, axis) for axis in AXIS_LABELS}
-    figures["lr_sensitivity"] = plot_lr_sensitivity(results, out_dir)
+    figures: dict[str, tuple[Path, Any]] = {}
+    if len(results.tuning):
+        figures["lr_sensitivity"] = plot_lr_sensitivity(results, out_dir)
+    if results.evaluation.empty:  # an interrupted run: nothing evaluated yet
+        figures["optimizer_paths"] = plot_optimizer_paths(out_dir)
+        return figures
+    for axis in AXIS_LABELS:
+        figures[f"loss_vs_{axis}"] = plot_loss_curves(results, out_dir, axis)
     figures["final_test"] = plot_final_test(results, out_dir)
     figures["convergence_speed"] = plot_convergence_speed(results, out_dir)
     figures["performance_profile"] = plot_performance_profile(results, out_dir)
-    figures["ranking_heatmap"] = plot_rank_heatmap(results, out_dir)
+    figures["verdicts"] = plot_verdicts(results, out_dir)
+    if critical_difference_data(results) is not None:
+        figures["critical_difference"] = plot_critical_difference(results, out_dir)
     for dataset in two_d_datasets(results):
         figures[f"decision_boundaries:{dataset}"] = plot_decision_boundaries(
             results, dataset, out_dir

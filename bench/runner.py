@@ -40,6 +40,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from backprop import MLP, train
+from backprop.training import time_epochs
 from bench import metrics
 from bench.datasets import Dataset, load_dataset
 from bench.protocol import Chain, chains, describe, hyperparameters_json, planned_trials
@@ -169,27 +170,23 @@ def calibrate(population: Population, data: Dataset) -> float:
     """Seconds per epoch of the population's first trial alone: a fresh K = 1 copy.
 
     One epoch of warm-up, then CALIBRATION_ROUNDS rounds of whole epochs, each of at least
-    one epoch and CALIBRATION_SECONDS / CALIBRATION_ROUNDS seconds, timed by ``train`` (its
-    seconds cover shuffle, forward, backward and step, not the evaluations); the median
-    round's seconds per epoch.
+    one epoch and CALIBRATION_SECONDS / CALIBRATION_ROUNDS seconds of shuffle, forward,
+    backward and step (``time_epochs``: no evaluation); the median round's seconds per epoch.
     """
     net, trial = network_for(population, data), population.trials[:1]
-    per_epoch, epochs = [], 1
 
-    def timed(epochs: int) -> float:
+    def timed(epochs: int) -> np.ndarray:
         optimizer = population.method.population_optimizer(trial)
-        history = train(
+        return time_epochs(
             net, optimizer, data.X_train, data.Y_train, batch_size=population.method.batch_size,
             epochs=epochs, seed=[trial[0][2]],
         )  # fmt: skip
-        return float(history.seconds[-1])
 
-    first = timed(1)  # warm-up: caches, the heap, lazy imports
+    (first,) = timed(1)  # warm-up: caches, the heap, lazy imports
     least = CALIBRATION_SECONDS / CALIBRATION_ROUNDS
-    epochs = max(1, math.ceil(least / first)) if first > 0 else 1
-    for _ in range(CALIBRATION_ROUNDS):
-        per_epoch.append(timed(epochs) / epochs)
-    return float(np.median(per_epoch))
+    per_round = max(1, math.ceil(least / first)) if first > 0 else 1
+    rounds = timed(1 + CALIBRATION_ROUNDS * per_round)[1:].reshape(CALIBRATION_ROUNDS, per_round)
+    return float(np.median(rounds.sum(axis=1)) / per_round)
 
 
 # ------------------------------------------------------------------------------ executors

@@ -1,15 +1,21 @@
 """The data behind each figure of bench.plots, checked against the stored tables of a tiny run.
 
-A session fixture trains one tiny suite (gd and adam on moons and a 3-feature regression,
-5 epochs, 2 seeds; gd's lr 300 diverges) and draws every figure once; the report tests reuse
-it. With two seeds the 95% percentile-bootstrap interval of a mean is exactly [min, max]:
-the resampled means are a, (a + b) / 2 and b with probabilities 1/4, 1/2, 1/4.
+A session fixture runs one tiny suite through the whole protocol (tuning on 2 tuning seeds,
+grid extension by up to 1 lr a side, evaluation on 4 fresh seeds) and draws every figure
+once; the report tests reuse it. The suite plants what the figures and the report must show:
+gd's one-point grid of lr 1e-4 is far too small for 8 full-batch epochs, so gd ends at the
+edge of its extended grid (3e-4) and clearly worse than adam and minibatch on both datasets;
+minibatch's lr 100 diverges in tuning; the regression's target loss (1e-6) is out of reach;
+and adam is tuned on more lrs than the others (unequal budgets).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,41 +24,47 @@ import pandas as pd
 import pytest
 
 import bench
-from bench import plots
+from bench import metrics, plots, protocol
 
 TINY_SUITE = """
 [suite]
 name = "tiny"
-methods = ["gd", "adam"]
+methods = ["gd", "minibatch", "adam"]
 datasets = ["moons", "regression"]
-epochs = 5
-seeds = 2
+epochs = 8
+seeds = 4
+tuning_seeds = 2
+extend_grid = 1
 
 [model]
 hidden = [8]
 activation = "relu"
 
 [method.gd]
-lr = [0.3, 3.0, 300.0]
+lr = [0.0001]
+
+[method.minibatch]
+lr = [0.3, 100.0]
 
 [method.adam]
-lr = [0.01, 0.1]
+lr = [0.003, 0.01, 0.03, 0.1]
 
 [dataset.moons]
-n_samples = 150
+n_samples = 200
 target_loss = 0.35
 
 [dataset.regression]
 n_samples = 150
 n_features = 3
-target_loss = 0.3
+target_loss = 1e-6
 """
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SEEDS = 4
 
 
 @functools.cache
 def tiny_run(base: Path):
-    """(results, figures) of the tiny suite, trained and drawn once per session."""
+    """(results, figures) of the tiny suite, run and drawn once per session."""
     base.mkdir(parents=True, exist_ok=True)
     suite = base / "tiny.toml"
     suite.write_text(TINY_SUITE)
@@ -76,10 +88,16 @@ def figures(tiny):
     return tiny[1]
 
 
-def tuned_curves(results) -> pd.DataFrame:
-    keys = ["method", "dataset", "lr", "seed"]
-    tuned = results.trials.loc[results.trials["tuned"], keys]
-    return results.curves.merge(tuned, on=keys)
+def test_the_tiny_run_has_both_phases_and_plants_what_the_figures_show(results):
+    phases = results.trials.groupby("phase")["seed"].agg(set)
+    assert phases["eval"] == set(range(SEEDS))
+    assert phases["tune"].isdisjoint(phases["eval"])
+    summary = results.summary.set_index(["dataset", "method"])
+    assert summary.loc[("moons", "gd"), "lr"] == pytest.approx(3e-4)  # extended, at the edge
+    assert summary["lr_at_edge"].xs("gd", level="method").all()
+    tuning = results.tuning
+    assert tuning.loc[tuning["lr"] == 100.0, "diverged"].all()
+    assert results.trials["extended"].any()
 
 
 # ------------------------------------------------------------------------------ styles
@@ -114,30 +132,81 @@ def test_names_are_made_safe_for_matplotlib_and_file_names():
     assert plots.slug("moons") == "moons"
 
 
+def test_ratios_are_labelled_as_percentages_or_factors():
+    assert plots.ratio_text(0.35) == "+35%"
+    assert plots.ratio_text(0.053) == "+5.3%"
+    assert plots.ratio_text(-0.031) == "−3.1%"
+    assert plots.ratio_text(1.0) == "×2"
+    assert plots.ratio_text(2.4) == "×3.4"
+    assert plots.ratio_text(329.4) == "×330"
+    assert plots.ratio_text(np.nan) == "–"
+
+
+def test_drawing_leaves_the_matplotlib_backend_and_pyplot_alone(tmp_path):
+    # a user's (or notebook's) backend, chosen before bench is imported, must survive
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import matplotlib
+        matplotlib.use("svg")
+        import pandas as pd
+        from types import SimpleNamespace
+        from bench import plots, report
+        friedman = SimpleNamespace(
+            mean_rank=pd.Series({{"a": 1.2, "b": 2.0, "c": 2.8}}), critical_difference=1.5,
+            p_value=0.2, n_datasets=4, separated=[],
+        )
+        path, _ = plots.plot_critical_difference(
+            SimpleNamespace(friedman=friedman), {str(tmp_path)!r}
+        )
+        assert path.read_bytes().startswith({PNG_MAGIC!r})
+        assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+        assert "matplotlib.pyplot" not in sys.modules
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 # ------------------------------------------------------------------------------ 1, 2: curves
 
 
+def eval_curves(results) -> pd.DataFrame:
+    return results.curves[results.curves["phase"] == "eval"]
+
+
 @pytest.mark.parametrize("axis", ["epoch", "samples", "seconds"])
-def test_loss_curves_are_the_stored_means_over_seeds_at_the_tuned_lr(results, figures, axis):
+def test_loss_curves_are_geometric_means_over_the_evaluation_seeds(results, figures, axis):
     data = figures[f"loss_vs_{axis}"][1]
-    expected = (
-        tuned_curves(results)
-        .groupby(["dataset", "method", "epoch"])
-        .agg(mean=("train_loss", "mean"), x=(axis, "mean"), n=("seed", "count"))
+    losses = ["train_loss", "val_loss"] if axis == "epoch" else ["train_loss"]
+    assert sorted(set(data["loss"])) == sorted(losses)  # the headline shows both
+    curves = eval_curves(results)
+    assert len(data) == len(losses) * 2 * 3 * 9  # losses x datasets x methods x epochs 0..8
+    assert (data["n"] == SEEDS).all()
+    drawn = data.set_index(["loss", "dataset", "method", "epoch"])
+    for loss in losses:
+        for (dataset, method, epoch), seeds in curves.groupby(["dataset", "method", "epoch"]):
+            row = drawn.loc[(loss, dataset, method, epoch)]
+            expected = metrics.confidence_interval(seeds[loss].to_numpy(), log=True)
+            assert (row["center"], row["lo"], row["hi"]) == pytest.approx(expected, rel=1e-9)
+            assert row["x"] == pytest.approx(seeds[axis].mean(), rel=1e-12)
+            assert row["lr"] == seeds["lr"].iloc[0]
+
+
+def test_the_vectorised_interval_is_confidence_interval_with_floor_and_nan():
+    frame = pd.DataFrame(
+        {
+            "g": ["a"] * 3 + ["b"] * 2 + ["c"] + ["d"] * 2 + ["e"] * 2,
+            "v": [0.5, 0.7, 0.6, 1.0, 3.0, 2.0, 0.4, np.inf, 0.0, 0.1],
+        }
     )
-    drawn = data.set_index(["dataset", "method", "epoch"]).loc[expected.index]
-    assert len(data) == len(expected) == 2 * 2 * 6  # datasets x methods x epochs 0..5
-    np.testing.assert_allclose(drawn["mean"], expected["mean"], rtol=1e-12)
-    np.testing.assert_allclose(drawn["x"], expected["x"], rtol=1e-12)
-    assert (drawn["n"] == 2).all()
-
-
-def test_the_band_of_two_seeds_runs_from_the_lower_to_the_higher_seed(results, figures):
-    data = figures["loss_vs_epoch"][1].set_index(["dataset", "method", "epoch"])
-    spread = tuned_curves(results).groupby(["dataset", "method", "epoch"])["train_loss"]
-    np.testing.assert_allclose(data["lo"], spread.min().loc[data.index], rtol=1e-12)
-    np.testing.assert_allclose(data["hi"], spread.max().loc[data.index], rtol=1e-12)
-    assert (data["lo"] <= data["mean"]).all() and (data["mean"] <= data["hi"]).all()
+    got = plots.log_intervals(frame, ["g"], "v")
+    for group, values in frame.groupby("g")["v"]:
+        floored = metrics.floored(values.to_numpy(), metrics.LOSS_FLOOR)
+        expected = metrics.confidence_interval(floored, log=True)
+        np.testing.assert_allclose(got.loc[group].to_numpy(), expected, rtol=1e-12)
+    assert got.loc[["c", "d"]].isna().all().all()  # one value; a non-finite one
+    assert got.loc["e", "center"] == pytest.approx(math.sqrt(1e-12 * 0.1))  # 0 floored
 
 
 def test_an_unknown_cost_axis_is_refused_by_name(results):
@@ -150,87 +219,113 @@ def test_an_unknown_cost_axis_is_refused_by_name(results):
 # ------------------------------------------------------------------------------ 3: lr sensitivity
 
 
-def test_lr_sensitivity_marks_exactly_the_diverged_lrs(results, figures):
-    data = figures["lr_sensitivity"][1]
-    trials = results.trials
-    diverged = set(
-        trials.loc[trials["diverged"], ["dataset", "method", "lr"]].itertuples(index=False)
-    )
-    marked = set(data.loc[data["diverged"], ["dataset", "method", "lr"]].itertuples(index=False))
-    assert ("moons", "gd", 300.0) in diverged  # the tiny run does have a diverged lr
-    assert marked == diverged
-    assert data.loc[data["diverged"], "val_loss"].isna().all()
-    assert data.loc[~data["diverged"], "val_loss"].notna().all()
-
-
-def test_lr_sensitivity_plots_the_mean_validation_loss_and_circles_the_tuned_lr(results, figures):
+def test_lr_sensitivity_is_the_tuning_score_of_every_lr_tried(results, figures):
     data = figures["lr_sensitivity"][1].set_index(["dataset", "method", "lr"])
-    trials = results.trials
-    adam = trials[(trials["dataset"] == "moons") & (trials["method"] == "adam")]
-    for lr, seeds in adam.groupby("lr"):
-        assert data.loc[("moons", "adam", lr), "val_loss"] == pytest.approx(
-            seeds["final_val_loss"].mean(), rel=1e-12
-        )
-    tuned = set(trials.loc[trials["tuned"], ["dataset", "method", "lr"]].itertuples(index=False))
-    assert set(data.index[data["tuned"]]) == tuned
+    tuning = results.tuning
+    assert len(data) == len(tuning.groupby(["dataset", "method", "lr"]))
+    for (dataset, method, lr), seeds in tuning.groupby(["dataset", "method", "lr"]):
+        row = data.loc[(dataset, method, lr)]
+        assert row["trials"] == len(seeds) == 2
+        assert bool(row["diverged"]) == bool(seeds["diverged"].any())
+        assert bool(row["extended"]) == bool(seeds["extended"].all())
+        if not row["diverged"]:  # the score: mean over tuning seeds of the best val loss
+            assert row["score"] == pytest.approx(seeds["best_val_loss"].mean(), rel=1e-12)
+        else:
+            assert np.isnan(row["score"])
+    assert data.loc[("moons", "minibatch", 100.0), "diverged"]  # the planted divergence
 
 
-# ------------------------------------------------------------------------------ 4: final test
+def test_lr_sensitivity_follows_the_tuning_rule_of_the_protocol(results, figures):
+    data = figures["lr_sensitivity"][1].set_index(["dataset", "method", "lr"]).sort_index()
+    for (dataset, method), chain in results.tuning.groupby(["dataset", "method"]):
+        scores = protocol.candidate_scores(chain[protocol.OUTCOME_COLUMNS])
+        for lr, candidates in scores.groupby("lr"):
+            valid = candidates[candidates["valid"]]
+            shown = data.loc[(dataset, method, lr), "score"]
+            if valid.empty:
+                assert np.isnan(shown)
+            else:
+                assert shown == pytest.approx(valid["score"].min(), rel=1e-12)
+        chosen = protocol.choose(scores)
+        tuned = data.loc[(dataset, method)]
+        assert tuned.index[tuned["tuned"]].tolist() == [chosen["lr"]]
 
 
-def test_final_test_figure_shows_every_seed_at_the_tuned_lr(results, figures):
+def test_lr_sensitivity_marks_the_tuned_lr_and_its_edge_from_the_summary(results, figures):
+    data = figures["lr_sensitivity"][1]
+    tuned = data[data["tuned"]].set_index(["dataset", "method"]).sort_index()
+    summary = results.summary.set_index(["dataset", "method"]).sort_index()
+    assert tuned.index.tolist() == summary.index.tolist()  # one tuned lr per chain
+    np.testing.assert_allclose(tuned["lr"], summary["lr"], rtol=1e-12)
+    assert tuned["at_edge"].tolist() == summary["lr_at_edge"].tolist()
+    assert not data.loc[~data["tuned"], "at_edge"].any()
+    assert tuned.loc[("moons", "gd"), "at_edge"] and tuned.loc[("moons", "gd"), "extended"]
+
+
+# ------------------------------------------------------------------------------ 4: test
+
+
+def test_test_figure_shows_every_evaluation_seed_of_the_early_stopped_model(results, figures):
     data = figures["final_test"][1]
-    tuned = results.trials[results.trials["tuned"]]
-    assert len(data) == len(tuned) == 2 * 2 * 2
-    merged = data.merge(tuned, on=["dataset", "method", "lr", "seed"], suffixes=("", "_stored"))
-    np.testing.assert_array_equal(merged["final_test_loss"], merged["final_test_loss_stored"])
-    np.testing.assert_array_equal(merged["test_metric"], merged["test_metric_stored"])
+    evaluation = results.evaluation
+    assert len(data) == len(evaluation) == 2 * 3 * SEEDS
+    merged = data.merge(evaluation, on=["dataset", "method", "lr", "seed"], suffixes=("", "_e"))
+    np.testing.assert_array_equal(merged["test_loss"], merged["test_loss_e"])
+    np.testing.assert_array_equal(merged["test_metric"], merged["test_metric_e"])
 
 
 # ------------------------------------------------------------------------------ 5: speed
 
 
-def test_convergence_speed_marks_targets_not_reached_never_as_zero(results, figures):
+def test_convergence_speed_counts_the_evaluation_seeds_that_reached_the_target(results, figures):
+    data = figures["convergence_speed"][1].set_index(["dataset", "method"])
+    reached = results.evaluation.groupby(["dataset", "method"])["target_reached"].sum()
+    assert (data["reached"] == reached.loc[data.index]).all()
+    assert (data["seeds"] == SEEDS).all()
+    assert (data.loc["regression", "status"] == "not reached").all()  # target 1e-6
+    assert data.loc[("moons", "adam"), "status"] == "reached"
+    assert data.loc[("moons", "gd"), "status"] == "not reached"  # the planted, tiny lr
+    assert data.loc[data["status"] != "reached", "center"].isna().all()  # never a bar length
+
+
+def test_convergence_speed_bars_are_the_summary_geometric_mean_and_interval(results, figures):
     data = figures["convergence_speed"][1].set_index(["dataset", "method"])
     summary = results.summary.set_index(["dataset", "method"])
-    reached = summary["target_reached"] == summary["n_seeds"]
-    assert (data["status"] == "reached").eq(reached).all()
-    assert set(data["status"]) >= {"reached", "not reached", "partly reached"}
-    missed = data[data["status"] != "reached"]
-    assert missed["mean"].isna().all()  # no bar length: drawn in the "not reached" zone
-    assert data.loc[("moons", "gd"), "status"] == "partly reached"
-    assert data.loc[("moons", "gd"), "reached"] == 1
-    assert data.loc[("moons", "adam"), "status"] == "not reached"
-
-
-def test_convergence_speed_bars_are_the_summary_mean_and_interval(results, figures):
-    data = figures["convergence_speed"][1].set_index(["dataset", "method"])
-    tuned = results.trials[results.trials["tuned"]]
-    for (dataset, method), row in data[data["status"] == "reached"].iterrows():
-        epochs = tuned.loc[
-            (tuned["dataset"] == dataset) & (tuned["method"] == method), "epochs_to_target"
-        ]
-        assert row["mean"] == pytest.approx(epochs.mean())
-        assert (row["lo"], row["hi"]) == pytest.approx((epochs.min(), epochs.max()))
+    shown = data[data["status"] == "reached"]
+    assert len(shown)
+    for key, row in shown.iterrows():
+        expected = summary.loc[key, [f"epochs_to_target_{p}" for p in ("center", "lo", "hi")]]
+        assert (row["center"], row["lo"], row["hi"]) == pytest.approx(tuple(expected))
 
 
 # ------------------------------------------------------------------------------ 6: profile
 
 
 def fake_results(costs: dict[tuple[str, str], float | None], targets: dict[str, float | None]):
-    """A stand-in Results whose summary holds the given mean epochs to target (None: missed)."""
+    """A stand-in Results whose evaluation reached the target (or not: None) with 2 seeds at
+    the given geometric mean epochs to target."""
     rows = [
         {"dataset": d, "method": m, "lr": 0.1, "n_seeds": 2,
-         "target_reached": 0 if cost is None else 2,
-         "epochs_to_target_mean": np.nan if cost is None else cost,
+         "epochs_to_target_center": np.nan if cost is None else cost,
          "epochs_to_target_lo": np.nan, "epochs_to_target_hi": np.nan}
         for (d, m), cost in costs.items()
     ]  # fmt: skip
+    evaluation = pd.DataFrame(
+        [
+            {"dataset": d, "method": m, "target_reached": cost is not None}
+            for (d, m), cost in costs.items()
+            for _ in range(2)
+        ]
+    )
     methods = list(dict.fromkeys(m for _, m in costs))
     return SimpleNamespace(
         summary=pd.DataFrame(rows),
-        trials=pd.DataFrame({"method": methods, "dataset": [d for d, _ in costs][: len(methods)]}),
-        suite={"datasets": {d: {"target_loss": t} for d, t in targets.items()}},
+        evaluation=evaluation,
+        trials=evaluation,
+        suite={
+            "methods": {m: {} for m in methods},
+            "datasets": {d: {"target_loss": t} for d, t in targets.items()},
+        },
     )
 
 
@@ -272,16 +367,53 @@ def test_performance_profile_rises_to_the_share_of_datasets_reached(results, fig
         assert np.all(np.diff(fractions) >= 0)
         mine = speed[speed["method"] == method]
         assert fractions[-1] == pytest.approx((mine["status"] == "reached").mean())
-    # regression: adam 1.5 epochs, gd 2 (ratio 4/3); moons: no method reached it
-    assert data["ratios"].loc["regression"].to_dict() == pytest.approx({"gd": 4 / 3, "adam": 1})
-    assert profile.groupby("method")["fraction"].last().to_dict() == {"gd": 0.5, "adam": 0.5}
 
 
-def test_the_rank_heat_map_is_summary_rank(results, figures):
-    ranks = figures["ranking_heatmap"][1]
-    for row in results.summary.itertuples():
-        assert ranks.loc[row.method, row.dataset] == row.rank
-    assert ranks.index.tolist() == results.ranking["method"].tolist()
+# ------------------------------------------------------------------------------ 6b: verdicts
+
+
+def test_the_verdict_map_is_the_comparisons_on_test_loss(results, figures):
+    data = figures["verdicts"][1]
+    on_loss = results.comparisons[results.comparisons["criterion"] == "test_loss"]
+    expected = on_loss.set_index(["method", "dataset"])["verdict"].sort_index()
+    assert data.set_index(["method", "dataset"])["verdict"].sort_index().equals(expected)
+    assert list(dict.fromkeys(data["method"])) == results.ranking["method"].tolist()
+    planted = data[data["method"] == "gd"]
+    assert planted["verdict"].tolist() == ["worse", "worse"]  # on both datasets
+
+
+# ------------------------------------------------------------------------- 6c: critical difference
+
+
+def fake_friedman(ranks: dict[str, float], separated, p_value: float = 0.01):
+    return SimpleNamespace(
+        friedman=SimpleNamespace(
+            mean_rank=pd.Series(ranks), critical_difference=1.2, p_value=p_value,
+            n_datasets=6, separated=separated,
+        )
+    )  # fmt: skip
+
+
+def test_critical_difference_groups_join_the_runs_of_methods_not_separated():
+    ranks = {"a": 1.0, "b": 1.5, "c": 2.8, "d": 3.5}
+    some = fake_friedman(ranks, [("a", "c"), ("a", "d"), ("b", "d")])
+    assert plots.critical_difference_data(some)["groups"] == [["a", "b"], ["b", "c"], ["c", "d"]]
+    none = fake_friedman(ranks, [], p_value=0.3)
+    assert plots.critical_difference_data(none)["groups"] == [["a", "b", "c", "d"]]
+    every = fake_friedman(ranks, [(x, y) for x in "abcd" for y in "abcd" if x < y])
+    assert plots.critical_difference_data(every)["groups"] == []
+    assert plots.critical_difference_data(SimpleNamespace(friedman=None)) is None
+
+
+def test_the_critical_difference_diagram_is_drawn_from_the_friedman_ranks(results, figures):
+    path, data = figures["critical_difference"]
+    assert Path(path).name == "critical_difference.png"
+    assert Path(path).read_bytes().startswith(PNG_MAGIC)
+    friedman = results.friedman
+    assert data["mean_rank"].equals(friedman.mean_rank)
+    assert data["critical_difference"] == friedman.critical_difference
+    if not friedman.separated:
+        assert data["groups"] == [list(friedman.mean_rank.index)]
 
 
 # ------------------------------------------------------------------------------ 7: boundaries
@@ -293,17 +425,16 @@ def test_decision_boundaries_only_for_two_feature_datasets(figures):
     ]
 
 
-def test_decision_boundaries_are_the_stored_networks_predictions(results, figures):
+def test_decision_boundaries_are_the_early_stopped_networks_predictions(results, figures):
     data = figures["decision_boundaries:moons"][1]
     net = results.network("moons")
-    for method, (lr, seed) in data["trials"].items():
-        tuned = results.trials[
-            (results.trials["dataset"] == "moons") & (results.trials["method"] == method)
-            & results.trials["tuned"]
-        ]  # fmt: skip
-        assert (lr, seed) == (tuned["lr"].iloc[0], tuned["seed"].min())
-        params = results.final_params(method, "moons", lr, seed)
-        i, j = 7, 93
+    evaluation = results.evaluation[results.evaluation["dataset"] == "moons"]
+    assert set(data["trials"]) == {"gd", "minibatch", "adam"}
+    for method, (lr, seed, epoch) in data["trials"].items():
+        first = evaluation[evaluation["method"] == method].sort_values("seed").iloc[0]
+        assert (lr, seed, epoch) == (first["lr"], first["seed"], first["best_epoch"])
+        params = results.final_params(method, "moons", lr, seed, best=True)
+        i, j = 7, 83
         point = np.array([[data["xx"][i, j], data["yy"][i, j]]])
         expected = net.predict(params, point)[0, 0]
         np.testing.assert_allclose(data["predictions"][method][i, j], expected, rtol=1e-12)
@@ -377,10 +508,10 @@ def test_paths_show_what_the_caption_says(figures):
 # ------------------------------------------------------------------------------ all
 
 
-def test_draw_all_writes_every_figure_as_a_small_png(figures):
+def test_draw_figures_writes_every_figure_as_a_small_png(figures):
     assert set(figures) == {
         "loss_vs_epoch", "loss_vs_samples", "loss_vs_seconds", "lr_sensitivity", "final_test",
-        "convergence_speed", "performance_profile", "ranking_heatmap",
+        "convergence_speed", "performance_profile", "verdicts", "critical_difference",
         "decision_boundaries:moons", "optimizer_paths",
     }  # fmt: skip
     for path, _ in figures.values():

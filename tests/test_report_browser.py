@@ -2,8 +2,9 @@
 
 A test copy of the page gets a small inline script that, once the page has loaded, records
 in attributes of <body> how many images there are and which failed to decode
-(naturalWidth == 0); ``--dump-dom`` prints the DOM after the script ran. Skips when Chromium
-is missing, except under CI=true, where that is a failure.
+(naturalWidth == 0), the first section's heading, and the rows of the ranking table and of
+the per-dataset conclusions; ``--dump-dom`` prints the DOM after the script ran. Skips when
+Chromium is missing, except under CI=true, where that is a failure.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ window.addEventListener("load", function () {
   var ranking = document.getElementById("ranking");
   var rows = ranking ? String(ranking.tBodies[0].rows.length) : "none";
   document.body.setAttribute("data-ranking-rows", rows);
+  var first = document.querySelector("main h2");
+  document.body.setAttribute("data-first-section", first ? first.textContent : "none");
+  var lines = document.querySelectorAll("#conclusions-quality li");
+  document.body.setAttribute("data-quality-lines", String(lines.length));
 });
 </script>
 """
@@ -68,3 +73,9 @@ def test_the_ranking_table_is_in_the_rendered_page(dom, tmp_path_factory):
     assert body_attribute(dom, "data-ranking-rows") == str(len(results.ranking))
     for method in results.ranking["method"]:
         assert f"<td>{method}</td>" in dom
+
+
+def test_the_rendered_page_opens_with_conclusions_one_line_per_dataset(dom, tmp_path_factory):
+    results = tiny_run(tmp_path_factory.getbasetemp() / "tiny")[0]
+    assert body_attribute(dom, "data-first-section") == "Conclusions"
+    assert body_attribute(dom, "data-quality-lines") == str(results.summary["dataset"].nunique())

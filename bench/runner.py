@@ -106,14 +106,14 @@ def train_population(population: Population) -> PopulationResult:
             )  # fmt: skip
             best = evaluate(net, history.best_params, data)
             final = evaluate(net, history.params, data)
-            calibration, axis = None, np.full(len(history.samples), np.nan)
-            if population.phase == "eval":
-                calibration = (
-                    float(history.seconds[-1] / history.epochs)
-                    if len(seeds) == 1 and history.epochs
-                    else calibrate(population, data)
-                )
-                axis = history.seconds if len(seeds) == 1 else np.arange(len(axis)) * calibration
+            calibration = calibration_se = None
+            axis = np.full(len(history.samples), np.nan)
+            if population.phase == "eval" and len(seeds) == 1 and history.epochs:
+                calibration, calibration_se = log_mean(np.diff(history.seconds))
+                axis = history.seconds
+            elif population.phase == "eval":
+                calibration, calibration_se = calibrate(population, data)
+                axis = np.arange(len(axis)) * calibration
     diverged = history.diverged_epoch >= 0
     for values in final:
         values[diverged] = np.nan
@@ -136,6 +136,7 @@ def train_population(population: Population) -> PopulationResult:
         seconds=np.asarray(axis, dtype=float),
         wall_seconds=float(history.seconds[-1]),
         calibration=calibration,
+        calibration_se=calibration_se,
         cpu=cpu_model(),
         diverged_epoch=history.diverged_epoch,
         best_epoch=history.best_epoch,
@@ -166,12 +167,15 @@ def evaluate(net: MLP, params: list[np.ndarray], data: Dataset) -> tuple[np.ndar
     return loss, metric
 
 
-def calibrate(population: Population, data: Dataset) -> float:
-    """Seconds per epoch of the population's first trial alone: a fresh K = 1 copy.
+def calibrate(population: Population, data: Dataset) -> tuple[float, float]:
+    """Seconds per epoch of the population's first trial alone, a fresh K = 1 copy, and the
+    standard error of its log.
 
     One epoch of warm-up, then CALIBRATION_ROUNDS rounds of whole epochs, each of at least
     one epoch and CALIBRATION_SECONDS / CALIBRATION_ROUNDS seconds of shuffle, forward,
-    backward and step (``time_epochs``: no evaluation); the median round's seconds per epoch.
+    backward and step (``time_epochs``: no evaluation). The cost is the median round's
+    seconds per epoch; its standard error, sd(log round) / sqrt(rounds), is the timing noise
+    that the comparisons of seconds add to their intervals.
     """
     net, trial = network_for(population, data), population.trials[:1]
 
@@ -186,7 +190,15 @@ def calibrate(population: Population, data: Dataset) -> float:
     least = CALIBRATION_SECONDS / CALIBRATION_ROUNDS
     per_round = max(1, math.ceil(least / first)) if first > 0 else 1
     rounds = timed(1 + CALIBRATION_ROUNDS * per_round)[1:].reshape(CALIBRATION_ROUNDS, per_round)
-    return float(np.median(rounds.sum(axis=1)) / per_round)
+    per_epoch = rounds.sum(axis=1) / per_round
+    return float(np.median(per_epoch)), log_mean(per_epoch)[1]
+
+
+def log_mean(seconds: np.ndarray) -> tuple[float, float]:
+    """(mean of ``seconds``, standard error of the mean of their logs)."""
+    logs = np.log(np.maximum(seconds, 1e-12))
+    se = float(np.std(logs, ddof=1) / np.sqrt(len(logs))) if len(logs) > 1 else 0.0
+    return float(np.mean(seconds)), se
 
 
 # ------------------------------------------------------------------------------ executors

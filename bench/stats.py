@@ -74,7 +74,10 @@ def _worse_tail(n_methods: int, alpha: float) -> float:
 
 
 def compare_to_best(
-    values: pd.DataFrame, margin: float = 0.05, alpha: float = 0.05
+    values: pd.DataFrame,
+    margin: float = 0.05,
+    alpha: float = 0.05,
+    shared_variance: Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """Each method against the best of one dataset and criterion, paired by evaluation seed.
 
@@ -112,6 +115,10 @@ def compare_to_best(
 
     A method with no finite value is inconclusive with n_pairs 0. When no method has a
     finite value there is no best: every row is inconclusive and versus is empty.
+
+    shared_variance: per method (column order), the variance of a log-scale factor common to
+    all of its values, such as the calibrated cost per epoch that turns each seed's epochs
+    into seconds: pairing cannot cancel it, so se^2 = s_d^2 / n + v_method + v_best.
     """
     _check_fraction("margin", margin)
     _check_fraction("alpha", alpha)
@@ -149,6 +156,9 @@ def compare_to_best(
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = d.sum(axis=0) / n
         se = np.sqrt(np.where(paired, (d - mean) ** 2, 0.0).sum(axis=0) / (n - 1) / n)
+        if shared_variance is not None:
+            shared = np.nan_to_num(np.asarray(shared_variance, dtype=float))
+            se = np.sqrt(se**2 + shared + shared[best])
         t_stat = np.where(se > 0, mean / se, np.sign(mean) * np.inf)
     t_stat[(se == 0) & (mean == 0)] = 0.0
     testable = n >= MIN_PAIRS

@@ -8,6 +8,7 @@ Tables:
                  config (Population.config(): the key less the seeds), method, dataset, task,
                  size K, epochs E, spec_json, wall_seconds (the whole population's training
                  time), calibration (seconds per epoch of one trial alone; NULL in tuning),
+                 calibration_se (the standard error of its log, from the rounds timed),
                  cpu (the worker's CPU model), finished_at, and its cost axes as float64 blobs
                  of E + 1 values: samples, steps, seconds_axis (epochs x calibration; NaN in
                  tuning)
@@ -54,7 +55,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS populations (
     key TEXT PRIMARY KEY, phase TEXT NOT NULL, config TEXT NOT NULL, method TEXT NOT NULL,
     dataset TEXT NOT NULL, task TEXT NOT NULL, size INTEGER NOT NULL, epochs INTEGER NOT NULL,
-    spec_json TEXT NOT NULL, wall_seconds REAL NOT NULL, calibration REAL, cpu TEXT NOT NULL,
+    spec_json TEXT NOT NULL, wall_seconds REAL NOT NULL, calibration REAL, calibration_se REAL,
+    cpu TEXT NOT NULL,
     finished_at TEXT NOT NULL,
     samples BLOB NOT NULL, steps BLOB NOT NULL, seconds_axis BLOB NOT NULL
 );
@@ -96,7 +98,8 @@ class PopulationResult:
     hyperparameters: (K,) JSON texts of the searched arguments; train_loss, val_loss:
     (E + 1, K); samples, steps, seconds: (E + 1,) cumulative cost axes of one trial (seconds:
     epochs x calibration, NaN in tuning); calibration: seconds per epoch of one trial alone
-    (None in tuning); wall_seconds: the population's training time; diverged_epoch,
+    (None in tuning) and calibration_se the standard error of its log; wall_seconds: the
+    population's training time; diverged_epoch,
     best_epoch, best_val_loss: (K,); test_loss, test_metric: (K,) of the early-stopped
     model; final_test_loss, final_test_metric: (K,) of the final one, NaN where diverged;
     params, best_params: (K, P) final and early-stopped parameters (best_params: evaluation
@@ -120,6 +123,7 @@ class PopulationResult:
     seconds: np.ndarray
     wall_seconds: float
     calibration: float | None
+    calibration_se: float | None
     cpu: str
     diverged_epoch: np.ndarray
     best_epoch: np.ndarray
@@ -314,13 +318,13 @@ class Store:
         population = (
             result.key, result.phase, result.config, result.method, result.dataset, result.task,
             result.size, len(result.samples) - 1, json.dumps(result.spec, sort_keys=True),
-            float(result.wall_seconds), result.calibration, result.cpu,
+            float(result.wall_seconds), result.calibration, result.calibration_se, result.cpu,
             datetime.now(UTC).isoformat(timespec="seconds"),
             to_blob(result.samples), to_blob(result.steps), to_blob(result.seconds),
         )  # fmt: skip
         with self.db:
             self._delete([result.key])
-            self.db.execute(f"INSERT INTO populations VALUES ({', '.join('?' * 16)})", population)
+            self.db.execute(f"INSERT INTO populations VALUES ({', '.join('?' * 17)})", population)
             self.db.executemany(f"INSERT INTO trials VALUES ({', '.join('?' * 19)})", trials)
             self.db.executemany("INSERT INTO curves VALUES (?, ?, ?, ?)", curves)
 

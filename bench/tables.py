@@ -24,7 +24,7 @@ TRIAL_COLUMNS = [
     "population", "trial", "final_train_loss", "final_val_loss", "best_val_loss", "best_epoch",
     "test_loss", "test_metric", "test_error", "final_test_loss", "final_test_metric",
     "diverged", "diverged_epoch", "target_reached", "epochs_to_target", "samples_to_target",
-    "steps_to_target", "seconds_to_target", "cpu",
+    "steps_to_target", "seconds_to_target", "calibration_se", "cpu",
 ]  # fmt: skip
 CURVE_COLUMNS = [
     "phase", "method", "dataset", "lr", "hyperparameters", "seed", "epoch", "samples", "steps",
@@ -170,7 +170,7 @@ def load(out: str | Path) -> Results:
     results.curves = build_curves(stored, populations)
     if len(results.trials):
         floors = {name: floors_of(results, name) for name in suite["datasets"]}
-        results.summary = summarise(results.trials, suite)
+        results.summary = summarise(results.trials, suite, floors)
         results.comparisons = compare_methods(results.trials, suite, floors)
         results.friedman, results.ranking = rank_methods(results.summary, results.comparisons)
     return results
@@ -192,6 +192,7 @@ def build_trials(stored: pd.DataFrame, populations: pd.DataFrame, suite: dict) -
     axes = populations.set_index("key")
     trials["task"] = trials["population"].map(axes["task"])
     trials["cpu"] = trials["population"].map(axes["cpu"])
+    trials["calibration_se"] = trials["population"].map(axes["calibration_se"]).astype(float)
     grids = {name: spec.get("lrs", []) for name, spec in suite["methods"].items()}
     trials["extended"] = [
         not np.any(np.isclose(lr, grids.get(method, []), rtol=1e-12, atol=0))
@@ -266,13 +267,14 @@ def floors_of(results: Results, dataset: str) -> dict[str, float]:
     }
 
 
-def summarise(trials: pd.DataFrame, suite: dict) -> pd.DataFrame:
+def summarise(trials: pd.DataFrame, suite: dict, floors: dict) -> pd.DataFrame:
     """One row per dataset x method of the evaluation phase (SUMMARY_COLUMNS).
 
     lr, hyperparameters: the tuned configuration; lr_at_edge: it is the smallest or largest
     lr tuned; tuning_trials: the method's tuning budget; n_seeds: evaluation trials; the
     criteria's center and 95% interval (geometric for losses and costs, arithmetic for the
-    metric); diverged_count: evaluation trials that diverged; rank: by test_loss_center per
+    metric; values floored as in ``floors_of``); diverged_count: evaluation trials that
+    diverged; rank: by test_loss_center per
     dataset (1 = best, ties averaged, a method without evaluation trials last).
     """
     rows = []
@@ -300,7 +302,7 @@ def summarise(trials: pd.DataFrame, suite: dict) -> pd.DataFrame:
             for criterion, log in SUMMARY_CRITERIA:
                 values = evaluation[criterion].to_numpy(dtype=float)
                 if log:
-                    values = metrics.floored(values, metrics.LOSS_FLOOR)
+                    values = metrics.floored(values, floors[dataset][criterion])
                 interval = metrics.confidence_interval(values, log=log)
                 parts = (f"{criterion}_{part}" for part in ("center", "lo", "hi"))
                 row.update(zip(parts, interval, strict=True))
@@ -326,7 +328,11 @@ def compare_methods(trials: pd.DataFrame, suite: dict, floors: dict) -> pd.DataF
                                       aggfunc="first", dropna=False)  # fmt: skip
             floor = floors[dataset][criterion]
             values = values.reindex(columns=methods).apply(metrics.floored, floor=floor)
-            table = stats.compare_to_best(values, margin=suite.get("margin", 0.05))
+            shared = None
+            if criterion == "seconds_to_target":  # one calibration per method: its noise
+                shared = here.groupby("method")["calibration_se"].max().reindex(methods) ** 2
+            margin = suite.get("margin", 0.05)
+            table = stats.compare_to_best(values, margin=margin, shared_variance=shared)
             parts.append(table.assign(dataset=dataset, criterion=criterion))
     if not parts:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)

@@ -366,3 +366,17 @@ def test_seeds_needed_gives_none_when_it_cannot_be_estimated():
         stats.seeds_needed([0.1, 0.2], MARGIN, 0)
     with pytest.raises(ValueError, match=r"power must be in \(0, 1\), got 1"):
         stats.seeds_needed([0.1, 0.2], MARGIN, 1, power=1)
+
+
+def test_a_shared_variance_widens_the_interval_that_pairing_cannot_narrow():
+    """Seconds = epochs x one calibrated cost per method: with equal epochs on every seed the
+    per-seed log ratio has zero spread, and only the calibrations' own noise is left."""
+    values = pd.DataFrame({"a": [1.0] * 10, "b": [1.1] * 10})
+    certain = stats.compare_to_best(values).set_index("method")
+    assert certain.loc["b", "verdict"] == "worse"
+    assert certain.loc["b", "rel_diff_lo"] == pytest.approx(0.1)
+    noisy = stats.compare_to_best(values, shared_variance=[0.05**2, 0.05**2]).set_index("method")
+    se = np.sqrt(2) * 0.05  # both methods' calibrations, log scale
+    crit = scipy_stats.t.isf(0.05 / 2, 9)  # m (m - 1) = 2 one-sided tests
+    assert noisy.loc["b", "rel_diff_lo"] == pytest.approx(np.expm1(np.log(1.1) - crit * se))
+    assert noisy.loc["b", "verdict"] == "inconclusive"

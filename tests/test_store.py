@@ -74,6 +74,7 @@ def make_result(
         seconds=np.full(rows, NAN) if tune else calibration * epochs,
         wall_seconds=wall_seconds,
         calibration=None if tune else calibration,
+        calibration_se=None if tune else 0.02,
         cpu=cpu,
         diverged_epoch=diverged,
         best_epoch=best_epoch,
@@ -158,6 +159,7 @@ def test_a_population_round_trips_every_field_with_nan_as_null(tmp_path):
         "method": "adam", "dataset": "moons", "phase": "eval"
     }  # fmt: skip
     assert population["wall_seconds"] == 0.08 and population["calibration"] == 0.01
+    assert population["calibration_se"] == 0.02
     assert population["cpu"] == "Test CPU @ 3.00GHz"
     assert datetime.fromisoformat(population["finished_at"]).tzinfo is not None
     np.testing.assert_array_equal(population["samples"], [0.0, 60.0, 120.0])

@@ -9,6 +9,7 @@ scheduler answering, no workers); argparse's own usage errors are 2 as well.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -91,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
         "figures and report when bench.report is available.",
     )  # fmt: skip
     report.add_argument("dir", metavar="DIR", help="a results folder written by `run`")
+    report.add_argument(
+        "--jobs", type=positive_int, metavar="N",
+        help="processes drawing the figures (default: the number of cores)",
+    )  # fmt: skip
     report.set_defaults(command=cmd_report)
 
     compare = verbs.add_parser(
@@ -139,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import run
 
     results = run(args.suite, out=args.out, jobs=args.jobs, force=args.force, cluster=args.cluster)
-    finish(results)
+    finish(results, jobs=1 if args.cluster else (args.jobs or os.cpu_count() or 1))
     return 0
 
 
@@ -156,7 +161,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"are not in the store (an interrupted run?); `python -m bench run --suite {source} "
             f"--out {results.out}` trains them"
         )
-    finish(results)
+    finish(results, jobs=args.jobs or os.cpu_count() or 1)
     return 0
 
 
@@ -178,8 +183,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def finish(results) -> None:
-    """Print where the tables are, the ranking, and write the report when bench.report exists."""
+def finish(results, jobs: int) -> None:
+    """Print where the tables are, the ranking, and write the report (its figures drawn by
+    ``jobs`` processes) when bench.report exists."""
     import pandas as pd
 
     print(f"store:  {results.store_path}")
@@ -191,7 +197,7 @@ def finish(results) -> None:
             raise
         print("report: skipped (bench.report is not available)")
     else:
-        print(f"report: {write_report(results)}")
+        print(f"report: {write_report(results, jobs=jobs)}")
     if len(results.ranking):
         with pd.option_context("display.width", 200):
             print(

@@ -88,17 +88,19 @@ class Section:
 # ------------------------------------------------------------------------------ entry point
 
 
-def write_report(results, figures: dict[str, tuple[Path, object]] | None = None) -> Path:
+def write_report(
+    results, figures: dict[str, tuple[Path, object]] | None = None, jobs: int = 1
+) -> Path:
     """Write DIR/figures/*.png, DIR/report.md and DIR/report.html; return the HTML's path.
 
     results: a ``bench.Results`` (``bench.load(DIR)`` or ``bench.run(...)``); DIR is
     ``results.out``. figures: the output of ``plots.draw_figures`` when already drawn;
-    by default they are drawn here, into DIR/figures.
+    by default they are drawn here, into DIR/figures, by ``jobs`` processes.
     """
     out = Path(results.out)
     out.mkdir(parents=True, exist_ok=True)
     if figures is None:
-        figures = plots.draw_figures(results, out / "figures")
+        figures = plots.draw_figures(results, out / "figures", jobs=jobs)
     title = f"Optimizer benchmark: {results.suite.get('name', out.name)}"
     sections = report_sections(results, {key: path for key, (path, _) in figures.items()})
     (out / "report.md").write_text(to_markdown(title, sections, out), encoding="utf-8")

@@ -51,7 +51,7 @@ def reports(monkeypatch):
     tested with the report (test_report.py)."""
     calls = []
 
-    def write_report(results):
+    def write_report(results, jobs=1):
         calls.append(results)
         return results.out / "report.html"
 

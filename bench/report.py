@@ -470,9 +470,10 @@ def time_caveat(results) -> str:
         "Times are a calibrated estimate, not measured wall time. The time axis is "
         f"{time_axis}. A method's "
         "cost per epoch on a dataset is one calibration shared by all its evaluation seeds, "
-        "so the intervals and verdicts on seconds reflect the spread of epochs to the "
-        "target, not timing noise: a difference in seconds of a few percent is within what "
-        "the clock alone can do."
+        "which pairing by seed cannot cancel: the intervals on seconds add the spread of the "
+        "calibration's own rounds to the spread of epochs to the target. They cannot include "
+        "what the rounds did not see, such as the machine slowing down between two "
+        "calibrations, so read a difference in seconds of a few percent as noise."
     )
 
 

@@ -46,3 +46,37 @@ def proc_status_mib(field: str) -> float:
     forked)."""
     status = Path("/proc/self/status").read_text()
     return int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def full_batch_suite(name: str, optimizer: str) -> str:
+    """A suite file's text: one full-batch method ``name`` of ``optimizer`` ("module:Class")
+    with lrs 0.1 and 1000 (which diverges) on three 100-sample datasets, 3 epochs, one tuning
+    seed and two evaluation seeds, the grid not extended: six small populations in sequence,
+    for the tests that stop a run between two of them."""
+    return f"""
+[suite]
+name = "{name}"
+methods = ["{name}"]
+datasets = ["moons", "circles", "blobs"]
+epochs = 3
+seeds = 2
+tuning_seeds = 1
+extend_grid = 0
+
+[model]
+hidden = [4]
+
+[method.{name}]
+optimizer = "{optimizer}"
+batch_size = "full"
+lr = [0.1, 1000.0]
+
+[dataset.moons]
+n_samples = 100
+
+[dataset.circles]
+n_samples = 100
+
+[dataset.blobs]
+n_samples = 100
+"""

@@ -21,6 +21,7 @@ import types
 
 import numpy as np
 import pytest
+from conftest import full_batch_suite
 from test_datasets import USER_SOURCE
 from test_runner import assert_same_results, stored_populations, write_suite
 
@@ -88,33 +89,7 @@ class SleepySGD(SGD):
             time.sleep(SLEEP)
         return super().init(params)
 """
-SLEEPY = """
-[suite]
-name = "sleepy"
-methods = ["sleepy"]
-datasets = ["moons", "circles", "blobs"]
-epochs = 3
-seeds = 2
-tuning_seeds = 1
-extend_grid = 0
-
-[model]
-hidden = [4]
-
-[method.sleepy]
-optimizer = "sleepyopt:SleepySGD"
-batch_size = "full"
-lr = [0.1, 1000.0]
-
-[dataset.moons]
-n_samples = 100
-
-[dataset.circles]
-n_samples = 100
-
-[dataset.blobs]
-n_samples = 100
-"""
+SLEEPY = full_batch_suite("sleepy", "sleepyopt:SleepySGD")
 
 
 @pytest.fixture(scope="module")

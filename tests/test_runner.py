@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import full_batch_suite
 from test_store import make_result
 
 import bench
@@ -57,33 +58,7 @@ class SlowSGD(SGD):
         time.sleep(0.25)
         return super().init(params)
 """
-SLOW = """
-[suite]
-name = "slow"
-methods = ["slow"]
-datasets = ["moons", "circles", "blobs"]
-epochs = 3
-seeds = 2
-tuning_seeds = 1
-extend_grid = 0
-
-[model]
-hidden = [4]
-
-[method.slow]
-optimizer = "slowopt:SlowSGD"
-batch_size = "full"
-lr = [0.1, 1000.0]
-
-[dataset.moons]
-n_samples = 100
-
-[dataset.circles]
-n_samples = 100
-
-[dataset.blobs]
-n_samples = 100
-"""
+SLOW = full_batch_suite("slow", "slowopt:SlowSGD")
 RESULT_COLUMNS = [
     "phase", "method", "dataset", "lr", "hyperparameters", "seed", "final_train_loss",
     "final_val_loss", "best_val_loss", "best_epoch", "test_loss", "test_metric",

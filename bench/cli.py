@@ -2,8 +2,11 @@
 
 Exit status: 0 on success; 2, with a message that says what to do and nothing written, for a
 bad suite file or dataset, a missing or damaged results store, a results folder another run
-is writing into, or a --cluster that cannot be used (malformed, dask not installed, no
-scheduler answering, no workers); argparse's own usage errors are 2 as well.
+is writing into, an --out that is a file, a folder that holds another suite (without
+--replace), or a --cluster that cannot be used (malformed, dask not installed, no scheduler
+answering, no workers); argparse's own usage errors are 2 as well. ``prune`` declined at its
+question exits 1, with nothing dropped. A suite file's warnings (an unused table) are printed
+to stderr as ``warning: ...`` lines, and the run goes on.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ over a learning-rate grid and seeds, each method at its tuned learning rate.
   python -m bench run --suite quick           train a suite into results/quick/
   python -m bench report results/quick        tables (and report) again, without training
   python -m bench compare results/a results/b what changed between two runs
+  python -m bench prune results/quick         drop the populations the folder no longer reports
 """
 RUN_EPILOG = """\
 DIR receives runs.sqlite (every trial's record, curve and final parameters), tables/*.csv
 and, when available, figures and report. Populations already in DIR/runs.sqlite are
 skipped, so an interrupted run resumes where it stopped; --force retrains them. One run at
 a time writes into DIR (it holds DIR/.lock).
+
+DIR holds one suite: a suite of another name is refused (exit 2) unless --replace, and a
+changed definition under the same name is said in one line. Either way the old populations
+stay in the store, unreported; `python -m bench prune DIR` drops them.
 
 --cluster local starts a Dask LocalCluster of --jobs worker processes on this machine;
 --cluster tcp://HOST:8786 sends the populations to the workers of a running `dask scheduler`
@@ -80,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--force", action="store_true", help="retrain populations already stored")
     run.add_argument(
+        "--replace", action="store_true",
+        help="let this suite take DIR when DIR holds the results of a suite of another name "
+        "(its populations stay in the store, unreported; `prune` drops them)",
+    )  # fmt: skip
+    run.add_argument(
         "--cluster", metavar="ADDRESS",
         help="train on a Dask cluster: 'local' (started on this machine) or the address of a "
         "running scheduler, 'tcp://HOST:PORT'",
@@ -107,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("dir_a", metavar="A", help="the results folder before")
     compare.add_argument("dir_b", metavar="B", help="the results folder after")
     compare.set_defaults(command=cmd_compare)
+
+    prune = verbs.add_parser(
+        "prune", help="drop the stored populations that a results folder no longer reports",
+        description="Drop from DIR/runs.sqlite the populations that belong to no suite DIR "
+        "reports (those of an earlier definition of its suite, or of a suite it replaced), "
+        "then compact the file. Lists them first (method, dataset, phase, trials) and asks "
+        "unless --yes. Exit status 0, or 1 when the answer is no.",
+    )  # fmt: skip
+    prune.add_argument("dir", metavar="DIR", help="a results folder written by `run`")
+    prune.add_argument("--yes", action="store_true", help="drop without asking")
+    prune.set_defaults(command=cmd_prune)
     return parser
 
 
@@ -131,6 +155,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("suites:")
     for name in builtin_suite_names():
         suite = load_suite(name)
+        print_warnings(suite)
         print(
             f"  {name:<15} {len(suite.methods)} methods x {len(suite.datasets)} datasets, "
             f"{len(suite.tuning_seeds)} tuning + {len(suite.seeds)} evaluation seeds, "
@@ -142,8 +167,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Train a suite, then write tables and report and say where they are."""
     from bench.runner import run
+    from bench.suite import load_suite
 
-    results = run(args.suite, out=args.out, jobs=args.jobs, force=args.force, cluster=args.cluster)
+    suite = load_suite(args.suite)
+    print_warnings(suite)
+    results = run(
+        suite, out=args.out, jobs=args.jobs, force=args.force, cluster=args.cluster,
+        replace=args.replace,
+    )  # fmt: skip
     finish(results, jobs=1 if args.cluster else (args.jobs or os.cpu_count() or 1))
     return 0
 
@@ -181,6 +212,65 @@ def cmd_compare(args: argparse.Namespace) -> int:
     changed = table[table["changed"] != ""]
     print(f"\n{len(changed)} of {len(table)} method x dataset pairs changed beyond their 95% CIs")
     return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    """Drop the populations of DIR's store that its suite does not use, after asking."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from bench.store import STORE_NAME, Store, StoreError, hold_folder
+
+    out = Path(args.dir)
+    if not out.is_dir():
+        raise StoreError(f"no results folder {out}; give the folder of a run (`--out` of `run`)")
+    path = out / STORE_NAME
+    Store(path).close()  # a missing, damaged or old store is refused before the lock is taken
+    with hold_folder(out), Store(path) as store:
+        suite = store.meta("suite")
+        if suite is None:
+            raise StoreError(f"{path} records no suite (the run never started); nothing to prune")
+        name, source = suite.get("name"), suite.get("source", "SUITE").removeprefix("builtin:")
+        if store.meta("provenance", {}).get("finished_at") is None:
+            raise StoreError(
+                f"the last run in {out}, of suite {name!r}, did not finish, so not every "
+                f"population it uses is recorded yet; finish it with `python -m bench run "
+                f"--suite {source} --out {out}`, then prune"
+            )
+        unused = store.unreported(p["key"] for p in suite["populations"])
+        if unused.empty:
+            print(f"nothing to prune: every population in {path} belongs to suite {name!r}")
+            return 0
+        trials = int(unused["trials"].sum())
+        print(
+            f"{len(unused)} populations ({trials} trials) in {path} belong to no suite that "
+            f"{out} reports (it reports suite {name!r}):"
+        )
+        with pd.option_context("display.width", 100):
+            print(unused[["method", "dataset", "phase", "trials"]].to_string(index=False))
+        if not args.yes:
+            try:
+                answer = input(f"drop these {len(unused)} populations? [y/N] ")
+            except EOFError:
+                answer = ""
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing dropped")
+                return 1
+        before = path.stat().st_size
+        store.drop(unused["key"])
+        after = path.stat().st_size
+    print(
+        f"dropped {len(unused)} populations ({trials} trials); {path}: {before / 1e6:.2f} MB -> "
+        f"{after / 1e6:.2f} MB"
+    )
+    return 0
+
+
+def print_warnings(suite) -> None:
+    """A suite's warnings on stderr, one ``warning: ...`` line each."""
+    for text in suite.warnings:
+        print(f"warning: {text}", file=sys.stderr)
 
 
 def finish(results, jobs: int) -> None:

@@ -12,7 +12,8 @@ stored per configuration and seed, so raising ``seeds`` trains only the new seed
 finished population is committed in one transaction as soon as it arrives. Each worker uses
 one BLAS thread, and the in-process path (jobs = 1) does the same, so results do not depend
 on ``jobs`` or on where they were trained. One run at a time writes into a results folder:
-it holds DIR/.lock for its duration.
+it holds DIR/.lock for its duration. A folder holds one suite (``claim_folder``): another
+suite's name is refused unless ``replace``, and a changed definition is said in one line.
 
 Time: a trial's seconds are what it costs alone. The worker of an evaluation population
 times a fresh K = 1 copy of its first trial (``calibrate``) and a trial's seconds axis is
@@ -21,6 +22,7 @@ epochs x that cost per epoch; a K = 1 population uses its own time.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import json
 import math
@@ -28,10 +30,11 @@ import os
 import platform
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,8 +47,8 @@ from backprop.training import time_epochs
 from bench import metrics
 from bench.datasets import Dataset, load_dataset
 from bench.protocol import Chain, chains, describe, hyperparameters_json, planned_trials
-from bench.store import STORE_NAME, PopulationResult, Store, hold_folder
-from bench.suite import DatasetSpec, Population, Suite, jsonable, load_suite
+from bench.store import STORE_NAME, PopulationResult, Store, StoreError, hold_folder
+from bench.suite import DatasetSpec, Population, Suite, SuiteWarning, jsonable, load_suite
 from bench.tables import Results, load
 
 if TYPE_CHECKING:
@@ -449,6 +452,92 @@ def suite_record(suite: Suite, populations: Iterable[dict]) -> dict:
     )
 
 
+# ------------------------------------------------------------------------------ the folder
+
+
+def check_out(out: Path) -> None:
+    """A StoreError when ``out``, or the nearest of its parents that exists, is not a folder."""
+    for folder in (out, *out.parents):
+        if not folder.exists():
+            continue
+        if folder.is_dir():
+            return
+        if folder == out:
+            raise StoreError(
+                f"--out {out} is a file, not a folder; give --out a folder (it is created when "
+                "missing), or move the file away"
+            )
+        raise StoreError(
+            f"--out {out} cannot be a folder: {folder} is a file; give --out a folder whose "
+            "parents are folders, or move the file away"
+        )
+
+
+def _shown(value) -> str:
+    return "none" if value is None else str(value)
+
+
+def changed_settings(old: dict, new: dict) -> list[str]:
+    """What differs between two ``Suite.settings()`` (the stored one, a JSON round trip, and
+    the new one), in a few words each: "epochs 50 -> 10", "seeds (10 -> 5)",
+    "methods (+lion, -gd, adam changed)", "model.hidden [32] -> [16]"."""
+    new = jsonable(new)
+    changes = []
+    for key, after in new.items():
+        before = old.get(key)
+        if before == after:
+            continue
+        if isinstance(before, dict) and isinstance(after, dict) and key == "model":
+            changes += [
+                f"model.{k} {_shown(before.get(k))} -> {_shown(after.get(k))}"
+                for k in dict.fromkeys([*before, *after])
+                if before.get(k) != after.get(k)
+            ]
+        elif isinstance(before, dict) and isinstance(after, dict):
+            parts = [f"+{n}" for n in after if n not in before]
+            parts += [f"-{n}" for n in before if n not in after]
+            parts += [f"{n} changed" for n in after if n in before and before[n] != after[n]]
+            changes.append(f"{key} ({', '.join(parts)})")
+        elif isinstance(before, list) and isinstance(after, list) and len(before) != len(after):
+            changes.append(f"{key} ({len(before)} -> {len(after)})")
+        elif isinstance(before, list | dict) or isinstance(after, list | dict):
+            changes.append(key)
+        else:
+            changes.append(f"{key} {_shown(before)} -> {_shown(after)}")
+    return changes
+
+
+def claim_folder(recorded: dict | None, suite: Suite, out: Path, replace: bool) -> str | None:
+    """Whether ``suite`` may run into ``out``, whose store recorded the suite ``recorded``
+    (None: no run ever started there): a StoreError for a suite of another name without
+    ``replace``; else the note to print (another suite replaced, or this one changed since
+    the last run), or None."""
+    if recorded is None:
+        return None
+    old = recorded.get("name")
+    if old != suite.name:
+        if not replace:
+            raise StoreError(
+                f"{out} holds the results of suite {old!r} (from {recorded.get('source')}); suite "
+                f"{suite.name!r} (from {suite.source}) would take its tables and report. Run "
+                f"{suite.name!r} into another folder with --out (by default results/"
+                f"{suite.name}), or pass --replace to let it take {out} (the populations of "
+                f"{old!r} stay in the store, unreported)"
+            )
+        return (
+            f"note: suite {suite.name!r} replaces suite {old!r} in {out} (--replace); the "
+            f"populations of {old!r} stay in the store, unreported (`python -m bench prune "
+            f"{out}` drops them)"
+        )
+    changes = changed_settings(recorded, suite.settings())
+    if not changes:
+        return None
+    return (
+        f"note: suite {suite.name!r} changed since the last run in {out} ({', '.join(changes)}); "
+        "its old populations stay in the store, unreported"
+    )
+
+
 # ------------------------------------------------------------------------------ run
 
 
@@ -509,7 +598,7 @@ class Driver:
         if not missing:
             self.reused += 1
             return None
-        return replace(population, trials=tuple(missing))
+        return dataclasses.replace(population, trials=tuple(missing))
 
     def run(self) -> None:
         """Every chain to its end; each result committed as it arrives."""
@@ -538,6 +627,7 @@ def run(
     force: bool = False,
     progress: bool = True,
     cluster: str | None = None,
+    replace: bool = False,
 ) -> Results:
     """Run a suite's protocol into ``out`` (default results/<suite name>); return its Results.
 
@@ -547,18 +637,33 @@ def run(
     force: retrain populations already in the store instead of reading them back.
     progress: a bar (terminal) or a line per population on stderr.
     cluster: a Dask scheduler ("local" or "tcp://HOST:PORT") instead of local workers.
+    replace: let this suite take a folder that holds another suite's results (by name).
+
+    A folder holds one suite. A suite of another name than the one recorded in the store is
+    a StoreError unless ``replace``; a changed definition under the same name, or a replaced
+    suite, is said in one line on stderr (the old populations stay in the store, unreported:
+    ``python -m bench prune DIR`` drops them). A suite loaded here from a name or file emits
+    its ``Suite.warnings`` as SuiteWarning (``warnings.warn``); a Suite passed in is not
+    warned about again.
 
     Writes DIR/runs.sqlite (one transaction per population) and DIR/tables/*.csv, holding
     DIR/.lock meanwhile. A bad suite (SuiteError), jobs (ValueError) or cluster
     (ClusterError: malformed, dask missing, no scheduler or worker) is refused before
-    anything is written; a folder another run is writing into, a damaged store or one of an
-    older schema, is a StoreError.
+    anything is written; so are, as a StoreError, an ``out`` that is a file, a folder another
+    run is writing into or of another suite (without ``replace``), and a damaged store or one
+    of an older schema.
     """
-    suite = suite if isinstance(suite, Suite) else load_suite(suite)
+    if not isinstance(suite, Suite):
+        suite = load_suite(suite)
+        for text in suite.warnings:
+            warnings.warn(text, SuiteWarning, stacklevel=2)
     out = Path(out) if out is not None else Path("results") / suite.name
+    check_out(out)
     jobs = check_jobs(jobs)
     if (out / STORE_NAME).is_file():
-        Store(out / STORE_NAME).close()  # an unreadable or old store is refused before work
+        # an unreadable or old store, or one of another suite, is refused before work
+        with Store(out / STORE_NAME) as store:
+            claim_folder(store.meta("suite"), suite, out, replace)
     with ExitStack() as stack:
         client = None if cluster is None else stack.enter_context(dask_client(cluster, jobs))
         stack.enter_context(hold_folder(out))
@@ -571,6 +676,9 @@ def run(
             backend, record = Loky(jobs), provenance(now(), jobs)
         report = Progress(planned_trials(suite), progress)
         with Store(out / STORE_NAME, create=True) as store:
+            note = claim_folder(store.meta("suite"), suite, out, replace)  # again, locked
+            if note:
+                print(note, file=sys.stderr, flush=True)
             store.set_meta(suite=suite_record(suite, []), provenance=record)
             driver = Driver(suite, store, backend, force, report)
             driver.run()

@@ -354,6 +354,25 @@ class Store:
             self.db.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(k,) for k in keys])
         self.db.executemany("DELETE FROM populations WHERE key = ?", [(k,) for k in keys])
 
+    def unreported(self, used: Iterable[str]) -> pd.DataFrame:
+        """The stored populations whose keys are not among ``used``: key, method, dataset,
+        phase, trials (its size K), finished_at; by method, dataset, phase."""
+        frame = pd.read_sql_query(
+            "SELECT key, method, dataset, phase, size AS trials, finished_at FROM populations "
+            "ORDER BY method, dataset, phase DESC, finished_at",
+            self.db,
+        )
+        return frame[~frame["key"].isin(set(used))].reset_index(drop=True)
+
+    def drop(self, keys: Iterable[str]) -> None:
+        """Delete the populations ``keys`` (their trials and curves too) in one transaction,
+        then VACUUM the file and truncate its write-ahead log, giving the space back."""
+        keys = list(keys)
+        with self.db:
+            self._delete(keys)
+        self.db.execute("VACUUM")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     # ----------------------------------------------------------------------- reading
 
     def populations(self, keys: Iterable[str]) -> pd.DataFrame:

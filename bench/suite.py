@@ -3,7 +3,10 @@
 A suite names methods (an optimizer, its arguments, a batch size and an lr grid), datasets (a
 generator and its parameters), the model, the epochs and the seeds; the schema is in
 DESIGN.md. Every problem is a SuiteError, ``"<file>: <key>: <message>"``, with the dotted key
-(``method.adam.lr``), the value given and what is allowed. A loaded suite is turned into
+(``method.adam.lr``), the value given and what is allowed. What is suspicious but harmless
+(an unused ``[method.X]`` table not named like a listed method) is not an error: it is in
+``Suite.warnings``, which ``load_suite`` never prints (the CLI prints them, and ``bench.run``
+given a file emits them with ``warnings.warn``). A loaded suite is turned into
 populations by bench.protocol (tune, extend the grid, evaluate); a Population holds trials
 (lr, hyperparameters, seed) of one method x dataset x phase.
 """
@@ -105,6 +108,10 @@ class SuiteError(ValueError):
 
     def __str__(self) -> str:
         return f"{self.file}: {self.key}: {self.message}"
+
+
+class SuiteWarning(UserWarning):
+    """Something in a suite file that is ignored but may be a mistake (an unused table)."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -301,6 +308,9 @@ class Suite:
     )
     extend_grid: int = DEFAULT_EXTEND_GRID
     margin: float = DEFAULT_MARGIN
+    # What loading found suspicious but harmless (an unused [method.X] table), each
+    # "<file>: <key>: <message>"; not part of the definition. The CLI prints them to stderr.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def population(
         self, method: MethodSpec, dataset: DatasetSpec, phase: str, trials: Iterable[TrialSpec]
@@ -702,8 +712,10 @@ def parse_suite(data: dict, file: str, source: str, default_name: str) -> Suite:
     dataset_names = check.names(
         head["datasets"], "suite.datasets", [*BUILTIN_DATASETS, *dataset_tables], "dataset"
     )
-    check_all_used(check, "method", method_tables, method_names)
-    check_all_used(check, "dataset", dataset_tables, dataset_names)
+    unused = [
+        *check_all_used(check, "method", method_tables, method_names, BUILTIN_METHODS),
+        *check_all_used(check, "dataset", dataset_tables, dataset_names, BUILTIN_DATASETS),
+    ]
     name = head.get("name", default_name)
     if not isinstance(name, str) or not name:
         raise check.error("suite.name", f"must be a non-empty string, got {name!r}")
@@ -724,6 +736,7 @@ def parse_suite(data: dict, file: str, source: str, default_name: str) -> Suite:
             head.get("extend_grid", DEFAULT_EXTEND_GRID), "suite.extend_grid", 0
         ),
         margin=margin(check, head.get("margin", DEFAULT_MARGIN)),
+        warnings=tuple(unused),
     )
     if suite.extend_grid > MAX_EXTEND_GRID:
         raise check.error(
@@ -773,14 +786,38 @@ def margin(check: Checker, value: Any) -> float:
     return float(value)
 
 
-def check_all_used(check: Checker, kind: str, tables: dict, used: tuple[str, ...]) -> None:
-    """A [method.X] or [dataset.X] table that the suite does not list is most likely a typo."""
+def check_all_used(
+    check: Checker, kind: str, tables: dict, used: tuple[str, ...], builtins: Iterable[str]
+) -> list[str]:
+    """The [method.X] or [dataset.X] tables that the suite does not list: warnings, one each.
+
+    An unused table named like a listed name (``[method.adma]`` beside "adam") is a typo and
+    a SuiteError. One named after a built-in (``[method.gd]`` left behind when gd was removed
+    from the list, though "gd" is close to "sgd") or close to no listed name is ignored, with
+    a warning.
+    """
+    warnings = []
+    builtins = set(builtins)
     for name in tables:
-        if name not in used:
+        if name in used:
+            continue
+        hint = did_you_mean(name, used)
+        if hint and name not in builtins:
             raise check.error(
                 f"{kind}.{name}",
-                f"defined but not listed in suite.{kind}s {list(used)}{did_you_mean(name, used)}",
+                f"defined but not listed in suite.{kind}s {list(used)}{hint}; rename the "
+                f"table, or list {name!r} in suite.{kind}s",
             )
+        warnings.append(
+            str(
+                check.error(
+                    f"{kind}.{name}",
+                    f"defined but not listed in suite.{kind}s {list(used)}, so it is ignored; "
+                    f"list {name!r} in suite.{kind}s to run it, or delete the table",
+                )
+            )
+        )
+    return warnings
 
 
 def builtin_suite_names() -> list[str]:

@@ -150,6 +150,8 @@ def load(out: str | Path) -> Results:
     schema.
     """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"{out} is a file, not a results folder; give the folder of a run")
     if not out.is_dir():
         raise StoreError(
             f"no results folder {out}; run `python -m bench run --suite SUITE --out {out}` first"

@@ -247,8 +247,10 @@ def test_jobs_below_one_is_a_usage_error(capsys):
 @pytest.mark.parametrize(
     "verb, words",
     [
-        ([], ["list", "run", "report", "compare"]),
-        (["run"], ["--suite", "--out", "--jobs", "--force", "--cluster", "results/<suite name>"]),
+        ([], ["list", "run", "report", "compare", "prune"]),
+        (["run"], ["--suite", "--out", "--jobs", "--force", "--cluster", "--replace", "holds one"]),
+        (["run"], ["results/<suite name>"]),
+        (["prune"], ["DIR", "--yes", "asks", "unless --yes"]),
         (["report"], ["DIR", "without training"]),
         (["compare"], ["A", "B", "intervals"]),
         (["list"], ["datasets", "methods", "suites"]),

@@ -457,6 +457,7 @@ class MLP:
         if Y.ndim not in (2, 3) or Y.shape[-1] != m or (Y.ndim == 3 and Y.shape[0] != K):
             raise ValueError(
                 f"Y must have shape (n, {m}) or ({K}, n, {m}) for {m} outputs, got {Y.shape}"
+                + self._one_hot_hint(Y)
             )
         if Y.shape[-2] != n:
             raise ValueError(f"X has {n} samples but Y has {Y.shape[-2]}; they must match")
@@ -464,6 +465,21 @@ class MLP:
             raise ValueError("Y contains NaN or inf; every target must be finite")
         self._check_targets(Y)
         return X, Y
+
+    def _one_hot_hint(self, Y: np.ndarray) -> str:
+        """How to one-hot encode Y, when Y looks like the class indices a softmax output cannot
+        take (a 1-D y, or one column); else ""."""
+        m = self.sizes[-1]
+        if self.output != "softmax" or m < 2 or not (Y.ndim == 1 or Y.shape[-1:] == (1,)):
+            return ""
+        if Y.ndim > 2 or not (np.isfinite(Y).all() and (Y == np.round(Y)).all()):
+            return ""
+        labels = "y" if Y.ndim == 1 else "y[:, 0]"
+        found = f" (found {Y.min():g}..{Y.max():g})" if Y.size else ""
+        return (
+            f"; a softmax output takes one-hot rows, not class indices: for integer labels "
+            f"y in 0..{m - 1}{found}, pass np.eye({m})[{labels}]"
+        )
 
     def _check_targets(self, Y: np.ndarray) -> None:
         """Reject targets the loss cannot take; softmax targets are renormalised in place."""

@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from backprop import MLP
+from backprop import MLP, train
 from backprop.activations import EXPIT_MAX_SIZE, sigmoid
 from backprop.losses import VALID_PAIRINGS
 from backprop.network import FACTOR_FROM_BATCH
+from backprop.optimizers import Adam
 
 PAIRINGS = [(output, loss) for output, losses in VALID_PAIRINGS.items() for loss in losses]
 
@@ -454,3 +455,45 @@ def test_wrong_params_are_rejected(params, match):
 def test_bad_init_arguments_are_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
         NET.init(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("Y", "match"),
+    [
+        (
+            np.array([0, 2, 1, 2]),
+            r"got \(4,\); .*one-hot rows.* 0\.\.2 \(found 0\.\.2\), pass np\.eye\(3\)\[y\]$",
+        ),
+        (
+            np.array([[0], [2], [1], [2]]),
+            r"got \(4, 1\); .*one-hot rows.*pass np\.eye\(3\)\[y\[:, 0\]\]$",
+        ),
+        (
+            np.array([1.0, 3.0, 2.0, 3.0]),
+            r"labels y in 0\.\.2 \(found 1\.\.3\), pass np\.eye\(3\)\[y\]",
+        ),
+    ],
+)
+def test_integer_labels_for_a_softmax_output_suggest_one_hot(Y, match):
+    net = MLP([2, 4, 3], output="softmax", loss="softmax_cross_entropy")
+    X = np.zeros((4, 2))
+    with pytest.raises(ValueError, match=match):
+        net.check_data(net.init(), X, Y)
+    with pytest.raises(ValueError, match=match):
+        train(net, Adam(lr=1e-2), X, Y, batch_size=2, epochs=1)
+    one_hot = np.eye(3)[Y.astype(int).ravel() % 3]
+    assert net.check_data(net.init(), X, one_hot)[1].shape == (4, 3)  # the suggestion works
+
+
+@pytest.mark.parametrize(
+    ("net", "Y"),
+    [
+        (MLP([2, 3], output="softmax", loss="softmax_cross_entropy"), np.array([0.5, 1, 2, 0])),
+        (MLP([2, 3], output="sigmoid", loss="binary_cross_entropy"), np.array([0, 1, 2, 1])),
+        (MLP([2, 3], output="identity"), np.array([[0], [1], [2], [1]])),
+    ],
+)
+def test_no_one_hot_hint_for_non_labels_or_other_outputs(net, Y):
+    with pytest.raises(ValueError, match=r"Y must have shape .* got \(4,( 1)?\)$") as caught:
+        net.check_data(net.init(), np.zeros((4, 2)), Y)
+    assert "one-hot" not in str(caught.value) and "np.eye" not in str(caught.value)

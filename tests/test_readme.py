@@ -46,3 +46,46 @@ def test_the_library_example_runs():
     history = namespace["history"]
     assert history.train_loss.shape == (21, 20)
     assert np.isfinite(history.train_loss).all()
+
+
+def readme_example(name: str) -> str:
+    """The code block after ``<!-- readme-example: NAME -->``, verbatim."""
+    pattern = rf"<!-- readme-example: {re.escape(name)} -->\n```\w+\n(.*?)```"
+    (block,) = re.findall(pattern, README.read_text(), flags=re.S)
+    return block
+
+
+def test_the_harness_example_runs_a_custom_dataset_to_a_report(tmp_path, monkeypatch):
+    (tmp_path / "rings.py").write_text(readme_example("rings.py"))
+    (tmp_path / "tiny.toml").write_text(readme_example("tiny.toml"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace: dict = {}
+    exec(readme_example("api"), namespace)
+    results = namespace["results"]
+    out = tmp_path / "results" / "tiny"
+    assert Path(results.out).resolve() == out.resolve()
+    summary = results.summary
+    assert sorted(zip(summary["dataset"], summary["method"], strict=True)) == [
+        ("moons", "adam"), ("moons", "sgd"), ("rings", "adam"), ("rings", "sgd"),
+    ]  # fmt: skip
+    assert (summary["n_seeds"] == 3).all() and np.isfinite(summary["test_loss_center"]).all()
+    assert set(results.ranking["method"]) == {"sgd", "adam"}
+    assert set(results.comparisons["dataset"]) == {"moons", "rings"}
+    assert results.friedman.n_datasets == 2
+    assert len(results.evaluation) == 2 * 2 * 3  # method x dataset x seed
+    assert len(results.tuning) == 2 * 2 * 2 * 2  # method x dataset x lr x tuning seed
+    # the custom generator made the rings dataset: 200 samples, 2 features, two classes
+    rings = results.dataset("rings")
+    assert rings.n_features == 2 and rings.n_outputs == 1 and rings.loss == "binary_cross_entropy"
+    assert len(rings.X_train) + len(rings.X_val) + len(rings.X_test) == 200
+    assert rings.task == "binary" and set(np.unique(rings.Y_train)) == {0.0, 1.0}
+    winner, params, net = namespace["winner"], namespace["params"], namespace["net"]
+    assert winner.method in ("sgd", "adam") and winner["rank"] == 1
+    assert [p.shape for p in params] == [(1, 2, 8), (1, 1, 8), (1, 8, 1), (1, 1, 1)]
+    assert net.sizes == (2, 8, 1)
+    path, data = namespace["path"], namespace["data"]
+    assert Path(path).is_file() and len(data) > 0
+    html = Path(namespace["html"]).resolve()
+    assert html == out.resolve() / "report.html" and (out / "report.md").is_file()
+    assert "rings" in html.read_text() and (out / "figures" / "final_test.png").is_file()

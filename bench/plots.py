@@ -11,13 +11,15 @@ Figures are ``matplotlib.figure.Figure`` objects built without pyplot and writte
 
 Every method keeps one look in every figure (``method_style``): an Okabe–Ito colour (a
 palette that stays distinct under the common colour-vision deficiencies), a line style and a
-marker. Nothing here trains a network on a benchmark dataset; only ``plot_optimizer_paths``
-runs the optimizers, for a few hundred steps on analytic 2-D surfaces.
+marker; no two methods share a colour-and-marker pair. Nothing here trains a network on a
+benchmark dataset; only ``plot_optimizer_paths`` runs the optimizers, for a few hundred
+steps on analytic 2-D surfaces.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,12 +51,32 @@ OKABE_ITO = (
     "#0072B2",  # blue
     "#F0E442",  # yellow
 )
-LINESTYLES = ("-", "--", "-.", ":")
-MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "h", "<", ">")
-BUILTIN_ORDER = (
-    "gd", "sgd", "minibatch", "adagrad", "adadelta", "adam",
-    "momentum", "nesterov", "rmsprop", "adamw", "nadam",
-)  # fmt: skip
+BLACK, ORANGE, SKY_BLUE, GREEN, PURPLE, VERMILLION, BLUE, YELLOW = OKABE_ITO
+# The built-in methods (bench.suite.BUILTIN_METHODS, in order): colour, line style, marker.
+# Eleven methods in eight colours: the three that share a colour take one from another
+# family (rmsprop sgd's orange, adamw momentum's blue, nadam adagrad's green) and draw it
+# dashed, so that no two methods likely to run close together look alike; every marker
+# differs. gd alone is black.
+BUILTIN_STYLES = {
+    "gd": (BLACK, "-", "o"),
+    "sgd": (ORANGE, "-", "s"),
+    "minibatch": (SKY_BLUE, "-", "^"),
+    "adagrad": (GREEN, "-", "v"),
+    "adadelta": (PURPLE, "-", "D"),
+    "adam": (VERMILLION, "-", "P"),
+    "momentum": (BLUE, "-", "X"),
+    "nesterov": (YELLOW, "-", "*"),
+    "rmsprop": (ORANGE, "--", "h"),
+    "adamw": (BLUE, "--", "<"),
+    "nadam": (GREEN, "--", ">"),
+}
+BUILTIN_ORDER = tuple(BUILTIN_STYLES)
+# A user's method: one of 7 colours (yellow, faint on white, left out) x 4 markers no
+# built-in uses, dash-dotted.
+USER_MARKERS = ("p", "d", "+", "1")  # not "x": it marks divergence
+USER_LINESTYLE = "-."
+USER_STYLES = tuple((c, USER_LINESTYLE, m) for m in USER_MARKERS for c in OKABE_ITO[:7])
+MARKERS = tuple(m for _, _, m in BUILTIN_STYLES.values()) + USER_MARKERS
 AXIS_LABELS = {
     "epoch": "epoch (passes over the training set)",
     "samples": "samples processed (gradient evaluations)",
@@ -62,6 +84,7 @@ AXIS_LABELS = {
 }
 LOSS_LABEL = "training loss (mean per sample, log scale)"
 METRIC_LABELS = {"binary": "test accuracy", "multiclass": "test accuracy", "regression": "test R²"}
+BOUNDARY_RESOLUTION = 200  # decision boundaries: grid points a side
 NOT_REACHED_ZONE = 0.25  # the "not reached" zone beyond the last epoch, as a fraction of E
 
 
@@ -71,21 +94,43 @@ NOT_REACHED_ZONE = 0.25  # the "not reached" zone beyond the last epoch, as a fr
 def method_style(method: str, methods: Sequence[str] = ()) -> dict[str, Any]:
     """The fixed look of a method: {"color", "linestyle", "marker"}, for ``ax.plot(**style)``.
 
-    The built-in methods (BUILTIN_ORDER) take combinations 0..10; a user's method takes the
-    next free one, 11, 12, ..., by its place among the sorted user methods in ``methods``
-    (plus itself), so every figure of one run gives it the same look. Combination i is
-    colour i mod 8, line style (i div 8) mod 4 and marker i mod 11: unique up to i = 31.
+    A built-in method has its own entry of BUILTIN_STYLES. A user's method takes the entry
+    of USER_STYLES that its name hashes to (CRC-32, so the same in every process and every
+    figure, whatever else is in the run): its colour-and-marker pair differs from every
+    built-in's. Only when two user methods of ``methods`` hash to the same entry does the
+    later of them (in sorted order) take the next free one.
     """
-    if method in BUILTIN_ORDER:
-        index = BUILTIN_ORDER.index(method)
+    if method in BUILTIN_STYLES:
+        colour, linestyle, marker = BUILTIN_STYLES[method]
     else:
-        users = sorted({m for m in methods if m not in BUILTIN_ORDER} | {method})
-        index = len(BUILTIN_ORDER) + users.index(method)
-    return {
-        "color": OKABE_ITO[index % len(OKABE_ITO)],
-        "linestyle": LINESTYLES[(index // len(OKABE_ITO)) % len(LINESTYLES)],
-        "marker": MARKERS[index % len(MARKERS)],
-    }
+        colour, linestyle, marker = USER_STYLES[_user_slot(method, methods)]
+    return {"color": colour, "linestyle": linestyle, "marker": marker}
+
+
+def _user_slot(method: str, methods: Sequence[str]) -> int:
+    """The index in USER_STYLES of a user's method: its hash, probed past collisions with the
+    user methods of ``methods`` before it in sorted order."""
+    users = sorted({str(m) for m in methods if m not in BUILTIN_STYLES} | {str(method)})
+    taken: set[int] = set()
+    for user in users:
+        slot = zlib.crc32(user.encode("utf-8")) % len(USER_STYLES)
+        for _ in range(len(USER_STYLES)):
+            if slot not in taken:
+                break
+            slot = (slot + 1) % len(USER_STYLES)
+        if user == str(method):
+            return slot
+        taken.add(slot)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _styles(results, shown: Sequence[str]) -> list[str]:
+    """The methods whose styles a figure is drawn with: the whole run's, so that a user method
+    keeps its look in a figure that leaves out another one (``shown`` without a run)."""
+    try:
+        return list(dict.fromkeys([*_methods(results), *shown]))
+    except (AttributeError, KeyError, TypeError):
+        return list(shown)
 
 
 def text(label: str) -> str:
@@ -98,10 +143,10 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", str(name)).strip("-") or "dataset"
 
 
-def _legend_handles(methods: Sequence[str]) -> list[Line2D]:
-    return [
-        Line2D([], [], label=text(m), markersize=6, **method_style(m, methods)) for m in methods
-    ]
+def _legend_handles(methods: Sequence[str], styles: Sequence[str] = ()) -> list[Line2D]:
+    """A legend entry per method, styled as among ``styles`` (default: ``methods``)."""
+    styles = list(styles) or list(methods)
+    return [Line2D([], [], label=text(m), markersize=6, **method_style(m, styles)) for m in methods]
 
 
 def _figure_legend(fig, handles: list, ncol: int | None = None, loc: str = "lower") -> None:
@@ -293,6 +338,8 @@ def plot_loss_curves(results, out_dir: Path, axis: str = "epoch") -> tuple[Path,
         here = data[data["dataset"] == dataset]
         for method in methods:
             style = method_style(method, methods)
+            if len(losses) > 1:  # solid training, dashed validation: colour and marker tell
+                style = {**style, "linestyle": "-"}  # the methods apart (as the legend)
             for loss in losses:
                 curve = here[(here["method"] == method) & (here["loss"] == loss)]
                 if axis == "seconds":  # log x: the untrained point at 0 s has no place on it
@@ -679,21 +726,38 @@ def _speed_bar(ax, position: int, row, seeds: pd.Series, zone: tuple, style: dic
 # -------------------------------------------------------------------------- 6: profile, verdicts
 
 
-def performance_profile_data(results) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The Dolan–Moré performance profile on epochs to target.
+PROFILE_COSTS = {
+    "epochs": ("epochs_to_target_center", "epochs to target", "fewest epochs"),
+    "seconds": ("seconds_to_target_center", "seconds to target", "fewest seconds"),
+}
 
-    cost(method, dataset) = the geometric mean of epochs to target over the evaluation
-    seeds, at least 1 (a target met before training counts as one epoch), inf when any
-    seed missed it. ratio = cost / the least cost on that dataset (inf when no method
-    reached it); rho_method(tau) = the fraction of datasets (those with a target) with
-    ratio <= tau. Returns (ratios: dataset x method, profile: method, tau, fraction), the
-    profile a step function sampled at every distinct finite ratio, from tau = 1 to the
-    largest.
+
+def performance_profile_data(results, cost: str = "epochs") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The Dolan–Moré performance profile on epochs (or seconds) to target.
+
+    cost(method, dataset) = the summary's geometric mean of epochs (seconds) to target over
+    the evaluation seeds, inf when any seed missed it; epochs are at least 1 (a target met
+    before training counts as one epoch), seconds are floored at one step's time as in the
+    summary. ratio = cost / the least cost on that dataset (inf when no method reached it);
+    rho_method(tau) = the fraction of datasets (those with a target) with ratio <= tau.
+    Returns (ratios: dataset x method, profile: method, tau, fraction), the profile a step
+    function sampled at every distinct finite ratio, from tau = 1 to the largest.
     """
+    if cost not in PROFILE_COSTS:
+        raise ValueError(f"cost must be one of {', '.join(PROFILE_COSTS)}; got {cost!r}")
     speed = convergence_data(results)
+    keys = ["dataset", "method"]
+    column = PROFILE_COSTS[cost][0]
+    speed = speed.merge(
+        results.summary[[*keys, column]].rename(columns={column: "value"}), on=keys, how="left"
+    )
     speed = speed[speed["status"] != "no target"]
-    cost = np.where(speed["status"] == "reached", np.maximum(speed["center"], 1.0), np.inf)
-    costs = speed.assign(cost=cost).pivot(index="dataset", columns="method", values="cost")
+    value = speed["value"].astype(float)
+    value = np.maximum(value, 1.0) if cost == "epochs" else value
+    reached = (speed["status"] == "reached") & np.isfinite(value)
+    costs = speed.assign(cost=np.where(reached, value, np.inf)).pivot(
+        index="dataset", columns="method", values="cost"
+    )
     costs = costs.reindex(columns=[m for m in _methods(results) if m in costs.columns])
     best = costs.min(axis=1)
     ratios = costs.div(best.where(np.isfinite(best)), axis=0).fillna(np.inf)
@@ -708,27 +772,36 @@ def performance_profile_data(results) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def plot_performance_profile(results, out_dir: Path) -> tuple[Path, dict[str, pd.DataFrame]]:
-    """The performance profile on epochs to target, a step function of tau (log x)."""
-    ratios, profile = performance_profile_data(results)
-    methods = list(ratios.columns)
-    fig = Figure(figsize=(7.6, 4.6), layout="constrained")
-    ax = fig.subplots()
-    for offset, method in enumerate(methods):
-        steps = profile[profile["method"] == method]
-        style = method_style(method, methods)
-        # a small vertical offset keeps methods with the same profile visible
-        lift = (offset - (len(methods) - 1) / 2) * 0.003
-        ax.step(steps["tau"], steps["fraction"] + lift, where="post", linewidth=1.6,
-                markevery=[0], markersize=5, label=text(method), **style)  # fmt: skip
-    ax.set_xscale("log")
-    plain_log_ticks(ax.xaxis)
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_xlabel("τ: epochs to target / fewest epochs of any method on that dataset (log)")
-    ax.set_ylabel(f"fraction of the {len(ratios)} datasets\nwithin a factor τ of the fastest")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small", frameon=False)
+    """The performance profiles on epochs and on seconds to target, side by side: step
+    functions of tau (log x). Returns (path, {"ratios", "profile": on epochs,
+    "seconds_ratios", "seconds_profile": on seconds})."""
+    drawn = {cost: performance_profile_data(results, cost) for cost in PROFILE_COSTS}
+    styles = _styles(results, list(drawn["epochs"][0].columns))
+    fig, axes = _panels(2, ncols=2, size=(5.4, 3.9))
+    for ax, (cost, (ratios, profile)) in zip(axes, drawn.items(), strict=True):
+        methods = list(ratios.columns)
+        for offset, method in enumerate(methods):
+            steps = profile[profile["method"] == method]
+            # a small vertical offset keeps methods with the same profile visible
+            lift = (offset - (len(methods) - 1) / 2) * 0.003
+            ax.step(steps["tau"], steps["fraction"] + lift, where="post", linewidth=1.6,
+                    markevery=[0], markersize=5, **method_style(method, styles))  # fmt: skip
+        _, measure, fewest = PROFILE_COSTS[cost]
+        ax.set_xscale("log")
+        plain_log_ticks(ax.xaxis)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_title(f"on {measure}")
+        ax.set_xlabel(f"τ: {measure} / {fewest} of any method\non that dataset (log scale)")
+        ax.set_ylabel(f"fraction of the {len(ratios)} datasets\nwithin a factor τ of the fastest")
+        ax.grid(True, which="both", alpha=0.3)
+    methods = list(drawn["epochs"][0].columns)
+    _figure_legend(fig, _legend_handles(methods, styles), ncol=min(len(methods), 6))
     path = _save(fig, Path(out_dir) / "performance_profile.png")
-    return path, {"ratios": ratios, "profile": profile}
+    (ratios, profile), (seconds_ratios, seconds_profile) = drawn.values()
+    return path, {
+        "ratios": ratios, "profile": profile,
+        "seconds_ratios": seconds_ratios, "seconds_profile": seconds_profile,
+    }  # fmt: skip
 
 
 def verdict_data(results, criterion: str = "test_loss") -> pd.DataFrame:
@@ -864,6 +937,7 @@ def plot_critical_difference(results, out_dir: Path) -> tuple[Path, dict]:
         raise ValueError("a critical-difference diagram needs ranks of at least 2 methods")
     mean_rank, cd = data["mean_rank"], data["critical_difference"]
     order, k = list(mean_rank.index), len(mean_rank)
+    styles = _styles(results, order)
     half = (k + 1) // 2
     row, gap = 0.26, 0.13  # inches between labels, between group lines
     top, axis_y = 0.3, 1.05
@@ -902,7 +976,7 @@ def plot_critical_difference(results, out_dir: Path) -> tuple[Path, dict]:
         ax.hlines(y, x(mean_rank[group[0]]) - 0.01, x(mean_rank[group[-1]]) + 0.01,
                   color="black", linewidth=4, capstyle="round")  # fmt: skip
     for i, method in enumerate(order):
-        rank, colour = mean_rank[method], method_style(method, order)["color"]
+        rank, colour = mean_rank[method], method_style(method, styles)["color"]
         on_left = i < half
         y = labels_y + row * (i if on_left else k - 1 - i)
         end = left - 0.05 if on_left else right + 0.05
@@ -932,7 +1006,7 @@ def two_d_datasets(results) -> list[str]:
 
 
 def plot_decision_boundaries(
-    results, dataset: str, out_dir: Path, resolution: int = 100
+    results, dataset: str, out_dir: Path, resolution: int = BOUNDARY_RESOLUTION
 ) -> tuple[Path, dict]:
     """Each method's early-stopped network on a 2-D dataset, with the training data on top.
 
@@ -992,12 +1066,19 @@ def _grid(data_set, resolution: int) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-CLASS_COLOURS = OKABE_ITO[4:7] + OKABE_ITO[1:4]  # purple, vermillion, blue, orange, ...
-CLASS_MARKERS = ("o", "^", "s", "D", "v", "P")
+# Class colours: Okabe–Ito, ordered so that the first classes are the most distinct (blue
+# and vermillion for two; orange, which is near vermillion, only from the fifth), then two
+# dark colours of Paul Tol's colour-blind-safe "muted" scheme: ten classes, every pair at
+# least 0.25 apart in RGB (0..1); the first four at least 0.3. Beyond ten they repeat, with
+# another marker.
+CLASS_COLOURS = (BLUE, VERMILLION, GREEN, PURPLE, ORANGE, SKY_BLUE, BLACK, YELLOW,
+                 "#882255", "#332288")  # fmt: skip  # Tol's wine and indigo
+CLASS_MARKERS = ("o", "^", "s", "D", "v", "P", "X", "*", "h", "p", "<", ">")
 
 
 def _class_style(c: int) -> dict[str, str]:
-    return {"color": CLASS_COLOURS[c % 6], "marker": CLASS_MARKERS[c % 6]}
+    return {"color": CLASS_COLOURS[c % len(CLASS_COLOURS)],
+            "marker": CLASS_MARKERS[c % len(CLASS_MARKERS)]}  # fmt: skip
 
 
 def _draw_regions(ax, data_set, xx, yy, yhat: np.ndarray) -> None:

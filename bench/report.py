@@ -982,13 +982,16 @@ CAPTIONS = {
         "sit in the zone): that method is slower than any solid bar, not faster.",
     ),
     "performance_profile": (
-        "Performance profile (Dolan–Moré) on epochs to target",
+        "Performance profiles (Dolan–Moré) on epochs and on seconds to target",
         "For each method, the fraction of datasets on which it reached the target within τ "
-        "times the epochs of the fastest method on that dataset (geometric means over the "
-        "evaluation seeds; a target that any seed missed counts as never reached). The "
-        "height at τ = 1 is the share of datasets where the method was the fastest; the "
-        "height at the right end is the share where it reached the target at all. Higher "
-        "and further left is better; curves that coincide are drawn a hair apart.",
+        "times the cost of the fastest method on that dataset: on the left the cost is "
+        "epochs, on the right calibrated seconds (geometric means over the evaluation "
+        "seeds; a target that any seed missed counts as never reached). The height at "
+        "τ = 1 is the share of datasets where the method was the fastest; the height at the "
+        "right end is the share where it reached the target at all. Higher and further left "
+        "is better; curves that coincide are drawn a hair apart. Typically a method cheap "
+        "per epoch (full-batch gd) gains on the right, and one that takes many small steps "
+        "per epoch (sgd, batch size 1) loses.",
     ),
     "decision_boundaries": (
         "Decision boundaries on {name}",

@@ -12,19 +12,23 @@ and adam is tuned on more lrs than the others (unequal budgets).
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_rgb
 
 import bench
-from bench import metrics, plots, protocol
+from bench import metrics, plots, protocol, tables
+from bench.suite import BUILTIN_METHODS
 
 TINY_SUITE = """
 [suite]
@@ -103,27 +107,78 @@ def test_the_tiny_run_has_both_phases_and_plants_what_the_figures_show(results):
 # ------------------------------------------------------------------------------ styles
 
 
-def test_the_eleven_builtin_methods_have_distinct_colour_and_line_combinations():
-    styles = [plots.method_style(m) for m in plots.BUILTIN_ORDER]
-    assert len({(s["color"], s["linestyle"]) for s in styles}) == 11
-    assert len({s["marker"] for s in styles}) == 11
-    assert all(s["color"] in plots.OKABE_ITO for s in styles)
+def test_the_builtin_order_is_the_suite_s():
+    assert plots.BUILTIN_ORDER == tuple(BUILTIN_METHODS)
+
+
+@pytest.mark.parametrize("custom", ["lion", "mine", "zeta"])
+def test_eleven_builtins_and_a_custom_method_have_distinct_colour_and_marker_pairs(custom):
+    methods = [*plots.BUILTIN_ORDER, custom]
+    styles = {m: plots.method_style(m, methods) for m in methods}
+    assert len({(s["color"], s["marker"]) for s in styles.values()}) == 12
+    assert all(s["color"] in plots.OKABE_ITO for s in styles.values())
+    assert all(s["linestyle"] in ("-", "--", "-.", ":") for s in styles.values())
+
+
+def test_the_methods_that_shared_a_colour_no_longer_do():
+    def colour(method):
+        return plots.method_style(method)["color"]
+
+    for a, b in [("sgd", "adamw"), ("gd", "rmsprop"), ("minibatch", "nadam")]:
+        assert colour(a) != colour(b), (a, b)
+    blacks = [m for m in plots.BUILTIN_ORDER if colour(m) == "#000000"]
+    assert blacks == ["gd"]
     assert plots.method_style("adam") == {"color": "#D55E00", "linestyle": "-", "marker": "P"}
-    assert plots.method_style("rmsprop") == {"color": "#000000", "linestyle": "--", "marker": "h"}
 
 
-def test_a_builtin_method_keeps_its_style_whatever_else_is_in_the_run():
-    assert plots.method_style("adam", ["zeta", "adam"]) == plots.method_style("adam")
+def test_a_method_keeps_its_style_whatever_else_is_in_the_run():
+    runs = [[], ["adam"], ["zeta", "adam"], ["gd", "lion", "sophia"], [*plots.BUILTIN_ORDER]]
+    for method in ["adam", "rmsprop", "lion", "mine"]:
+        looks = {tuple(plots.method_style(method, [*run, method]).items()) for run in runs}
+        assert len(looks) == 1, method
+    assert plots.method_style("mine", ["mine", "zeta"]) == plots.method_style("mine", ["zeta"])
 
 
-def test_user_methods_take_the_next_free_combinations_in_sorted_order():
-    run = ["zeta", "gd", "mine"]
-    mine, zeta = plots.method_style("mine", run), plots.method_style("zeta", run)
-    assert mine == {"color": plots.OKABE_ITO[3], "linestyle": "--", "marker": plots.MARKERS[0]}
-    assert zeta == {"color": plots.OKABE_ITO[4], "linestyle": "--", "marker": plots.MARKERS[1]}
-    builtin = {(s["color"], s["linestyle"]) for s in map(plots.method_style, plots.BUILTIN_ORDER)}
-    assert (mine["color"], mine["linestyle"]) not in builtin
-    assert plots.method_style("mine", ["mine", "zeta"]) == mine  # order of the run is irrelevant
+def test_user_methods_that_hash_alike_still_differ_within_a_run():
+    slot = {}
+    names = [f"opt{i}" for i in range(200)]
+    for name in names:
+        slot.setdefault(zlib.crc32(name.encode()) % len(plots.USER_STYLES), []).append(name)
+    a, b = next(group[:2] for group in slot.values() if len(group) > 1)
+    run = [*plots.BUILTIN_ORDER, a, b]
+    styles = [plots.method_style(m, run) for m in run]
+    assert len({(s["color"], s["marker"]) for s in styles}) == len(run)
+    assert plots.method_style(a, run) == plots.method_style(a)  # the first keeps its own
+    # as many user methods as there are user styles: all distinct, none like a built-in
+    many = [*plots.BUILTIN_ORDER, *names[: len(plots.USER_STYLES)]]
+    assert len({tuple(plots.method_style(m, many).items()) for m in many}) == len(many)
+
+
+def test_every_figure_of_a_run_with_twelve_methods_styles_them_alike(results):
+    methods = [*plots.BUILTIN_ORDER, "lion"]
+    shown = SimpleNamespace(trials=pd.DataFrame({"method": methods}), suite={})
+    assert plots._styles(shown, ["adam", "lion"]) == methods
+    handles = plots._legend_handles(methods)
+    pairs = {(h.get_color(), h.get_marker()) for h in handles}
+    assert len(pairs) == 12
+
+
+def rgb_distance(a: str, b: str) -> float:
+    return float(np.linalg.norm(np.subtract(to_rgb(a), to_rgb(b))))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 4, 6, 8, 10])
+def test_class_colours_are_pairwise_distinct(n_classes):
+    colours = [plots._class_style(c)["color"] for c in range(n_classes)]
+    nearest = min(rgb_distance(a, b) for a, b in itertools.combinations(colours, 2))
+    assert nearest > (0.3 if n_classes <= 4 else 0.25), n_classes
+    markers = [plots._class_style(c)["marker"] for c in range(n_classes)]
+    assert len(set(markers)) == n_classes
+
+
+def test_blobs_classes_1_and_3_no_longer_look_alike():
+    one, three = (plots._class_style(c)["color"] for c in (1, 3))
+    assert rgb_distance(one, three) > 0.5
 
 
 def test_names_are_made_safe_for_matplotlib_and_file_names():
@@ -358,6 +413,46 @@ def test_a_dataset_without_a_target_is_left_out_of_the_profile():
     assert profile.groupby("method")["fraction"].last().tolist() == [1.0, 1.0]
 
 
+def test_the_seconds_profile_by_hand_from_the_evaluation_trials(results, figures):
+    _, data = figures["performance_profile"]
+    ratios, profile = data["seconds_ratios"], data["seconds_profile"]
+    evaluation = results.evaluation
+    targets = {d: s.get("target_loss") for d, s in results.suite["datasets"].items()}
+    costs = {}
+    for (dataset, method), seeds in evaluation.groupby(["dataset", "method"]):
+        if targets.get(dataset) is None:
+            continue
+        if not seeds["target_reached"].all():
+            costs[(dataset, method)] = math.inf
+            continue
+        floor = tables.floors_of(results, dataset)["seconds_to_target"]
+        values = np.maximum(seeds["seconds_to_target"].to_numpy(dtype=float), floor)
+        costs[(dataset, method)] = float(np.exp(np.mean(np.log(values))))
+    assert set(ratios.index) == {d for d, _ in costs}
+    assert any(math.isfinite(c) for c in costs.values())  # moons: adam and minibatch reach it
+    for (dataset, method), cost in costs.items():
+        best = min(c for (d, _), c in costs.items() if d == dataset)
+        expected = cost / best if math.isfinite(best) else math.inf
+        assert ratios.loc[dataset, method] == pytest.approx(expected, rel=1e-9)
+    for method, steps in profile.groupby("method"):
+        for tau, fraction in zip(steps["tau"], steps["fraction"], strict=True):
+            assert fraction == pytest.approx(np.mean(ratios[method] <= tau))
+    assert profile["tau"].min() == 1.0
+
+
+def test_the_profile_figure_has_an_epochs_and_a_seconds_panel(figures):
+    _, data = figures["performance_profile"]
+    assert set(data) == {"ratios", "profile", "seconds_ratios", "seconds_profile"}
+    assert data["ratios"].index.equals(data["seconds_ratios"].index)
+    reached = np.isfinite(data["ratios"]) == np.isfinite(data["seconds_ratios"])
+    assert reached.all().all()  # the same targets reached, whichever the cost
+
+
+def test_an_unknown_profile_cost_is_refused(results):
+    with pytest.raises(ValueError, match="cost must be one of epochs, seconds; got 'steps'"):
+        plots.performance_profile_data(results, "steps")
+
+
 def test_performance_profile_rises_to_the_share_of_datasets_reached(results, figures):
     _, data = figures["performance_profile"]
     profile = data["profile"]
@@ -430,6 +525,8 @@ def test_decision_boundaries_are_the_early_stopped_networks_predictions(results,
     net = results.network("moons")
     evaluation = results.evaluation[results.evaluation["dataset"] == "moons"]
     assert set(data["trials"]) == {"gd", "minibatch", "adam"}
+    assert data["xx"].shape == data["yy"].shape == (plots.BOUNDARY_RESOLUTION,) * 2
+    assert plots.BOUNDARY_RESOLUTION >= 200  # smooth boundaries, not the jagged 100
     for method, (lr, seed, epoch) in data["trials"].items():
         first = evaluation[evaluation["method"] == method].sort_values("seed").iloc[0]
         assert (lr, seed, epoch) == (first["lr"], first["seed"], first["best_epoch"])

@@ -2,8 +2,8 @@
 
 For notebooks: ``bench.run(suite, out=..., jobs=...)`` trains a suite and ``bench.load(DIR)``
 reads a finished one; both return a ``bench.Results`` holding the trials, curves, summary and
-ranking DataFrames. They are imported on first use, so that ``import bench.datasets`` stays
-light.
+ranking DataFrames; ``bench.compare(a, b)`` returns what changed between two Results as
+DataFrames. They are imported on first use, so that ``import bench.datasets`` stays light.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from bench.compare import compare
     from bench.runner import run
     from bench.tables import Results, load
 
-__all__ = ["Results", "load", "run"]
+__all__ = ["Results", "compare", "load", "run"]
 
 
 def __getattr__(name: str):
@@ -22,6 +23,10 @@ def __getattr__(name: str):
         from bench.runner import run
 
         return run
+    if name == "compare":
+        from importlib import import_module
+
+        return import_module("bench.compare")  # the module is callable: bench.compare(a, b)
     if name in ("Results", "load"):
         from bench import tables
 

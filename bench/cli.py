@@ -113,12 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = verbs.add_parser(
         "compare", help="what changed between two results folders",
-        description="For each method x dataset at its tuned lr: early-stopped test loss, epochs, "
-        "seconds to the target in A and B, their change (B - A), and which changes are "
-        "significant (95% confidence intervals that do not overlap). Exit status 0 either way.",
+        description="What changed from A to B: the suite settings that differ, then the "
+        "verdicts and ranking that moved, then losses, metrics and divergence of the "
+        "evaluation trials present in both, compared as values (identical runs say "
+        "\"identical results\"), then timing, where a change under 25%% or inside the noise "
+        "the runs show (calibration, spread across seeds, 95%% intervals) is not a change; "
+        "pairs in one run only are listed apart. Exit status 0 either way.",
     )  # fmt: skip
     compare.add_argument("dir_a", metavar="A", help="the results folder before")
     compare.add_argument("dir_b", metavar="B", help="the results folder after")
+    compare.add_argument(
+        "--format", choices=("text", "md"), default="text", dest="compare_format",
+        help="plain text, 100 columns wide (default), or Markdown tables",
+    )  # fmt: skip
     compare.set_defaults(command=cmd_compare)
 
     prune = verbs.add_parser(
@@ -197,20 +204,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Print what changed from A to B."""
-    import pandas as pd
+    """Print what changed from A to B, as text or Markdown."""
+    from bench.compare import compare, format_markdown, format_text
+    from bench.tables import load
 
-    from bench.tables import compare, load
-
-    table = compare(load(args.dir_a), load(args.dir_b))
-    shown = table.rename(columns=lambda c: c.replace("final_test_loss", "test_loss")
-                         .replace("_to_target", "").replace("seconds", "secs"))  # fmt: skip
-    print(f"A = {args.dir_a}\nB = {args.dir_b}")
-    print("test_loss: early-stopped test loss; epochs, secs: to the target; delta = B - A\n")
-    with pd.option_context("display.width", 250, "display.max_columns", None):
-        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
-    changed = table[table["changed"] != ""]
-    print(f"\n{len(changed)} of {len(table)} method x dataset pairs changed beyond their 95% CIs")
+    tables = compare(load(args.dir_a), load(args.dir_b))
+    write = format_markdown if args.compare_format == "md" else format_text
+    sys.stdout.write(write(tables, args.dir_a, args.dir_b))
     return 0
 
 

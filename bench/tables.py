@@ -360,26 +360,8 @@ def rank_methods(
 
 
 def compare(a: Results, b: Results) -> pd.DataFrame:
-    """What changed from run A to run B, per dataset x method at each run's tuned lr.
+    """The older per-pair view of two runs, kept for ``from bench.tables import compare``:
+    ``bench.compare.centers``. What changed between two runs is ``bench.compare(a, b)``."""
+    from bench.compare import centers
 
-    Columns: dataset, method, lr_a, lr_b, then for test_loss, epochs_to_target and
-    seconds_to_target the means in A and B and delta = B - A, and ``changed``: the metrics
-    whose 95% intervals in A and B do not overlap (empty when none). Pairs in only one run
-    are listed with NaN for the other.
-    """
-    on = ["dataset", "method"]
-    merged = a.summary.merge(b.summary, on=on, how="outer", suffixes=("_a", "_b"), sort=False)
-    table = merged[on].copy()
-    table["lr_a"], table["lr_b"] = merged["lr_a"], merged["lr_b"]
-    changed = pd.Series([[] for _ in range(len(merged))], index=merged.index)
-    for metric in ("test_loss", "epochs_to_target", "seconds_to_target"):
-        mean_a, mean_b = merged[f"{metric}_center_a"], merged[f"{metric}_center_b"]
-        table[f"{metric}_a"], table[f"{metric}_b"] = mean_a, mean_b
-        table[f"{metric}_delta"] = mean_b - mean_a
-        apart = (merged[f"{metric}_hi_a"] < merged[f"{metric}_lo_b"]) | (
-            merged[f"{metric}_hi_b"] < merged[f"{metric}_lo_a"]
-        )
-        for i in np.flatnonzero(apart.to_numpy()):
-            changed.iloc[i].append(metric)
-    table["changed"] = changed.map(", ".join)
-    return table
+    return centers(a, b)

@@ -20,7 +20,6 @@ from test_runner import TINY, write_suite
 import bench
 from bench.cli import main
 from bench.suite import builtin_suite_names, load_suite
-from bench.tables import compare
 
 HEAD = (
     '[suite]\nname = "bad"\nmethods = ["adam"]\ndatasets = ["moons"]\nepochs = 2\nseeds = 1\n'
@@ -120,34 +119,36 @@ def test_without_bench_report_the_report_is_skipped_with_a_note(finished, capsys
     assert "report: skipped (bench.report is not available)" in capsys.readouterr().out
 
 
-def test_compare_of_a_run_with_itself_flags_nothing(finished, capsys):
+def test_compare_of_a_run_with_itself_says_identical_results(finished, capsys):
     out, _ = finished
     assert main(["compare", str(out), str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "test_loss_delta" in printed and "lr_a" in printed and "adam" in printed
-    assert "0 of 4 method x dataset pairs changed" in printed
+    assert printed.startswith(f"A = {out}\nB = {out}\n")
+    assert "identical results" in printed and "changed" not in printed
+    assert "No timing moved beyond them" in printed  # the same times, ratio 1
+    assert all(len(line) <= 100 for line in printed.splitlines())
 
 
-def test_compare_of_two_runs_reads_each_run_s_summary(finished, tmp_path, capsys):
+def test_compare_of_two_runs_names_the_settings_and_reads_each_run(finished, tmp_path, capsys):
     a, _ = finished
     longer = TINY.replace("epochs = 3", "epochs = 5")
     b = tmp_path / "b"
     bench.run(write_suite(tmp_path, longer), out=b, jobs=1, progress=False)
-    assert main(["compare", str(a), str(b)]) == 0
-    printed = capsys.readouterr().out
-    assert printed.startswith(f"A = {a}\nB = {b}\n")
-    assert "of 4 method x dataset pairs changed beyond their 95% CIs" in printed
-    table = compare(bench.load(a), bench.load(b)).set_index(["dataset", "method"])
+    done = bench_command("compare", a, b, "--format", "md")
+    assert done.returncode == 0, done.stderr
+    assert "epochs 3 -> 5" in done.stdout and "identical results" not in done.stdout
+    assert "| dataset | method | lr | differ | test_loss A | test_loss B |" in done.stdout
+    tables = bench.compare(bench.load(a), bench.load(b))
+    pairs = tables["pairs"].set_index(["dataset", "method"])
     for run, side in ((bench.load(a), "a"), (bench.load(b), "b")):
-        summary = run.summary.set_index(["dataset", "method"]).reindex(table.index)
+        summary = run.summary.set_index(["dataset", "method"]).reindex(pairs.index)
         pd.testing.assert_series_equal(
-            table[f"lr_{side}"], summary["lr"], check_names=False, check_dtype=False
+            pairs[f"lr_{side}"], summary["lr"], check_names=False, check_dtype=False
         )
-        for metric in ("test_loss", "epochs_to_target", "seconds_to_target"):
-            pd.testing.assert_series_equal(
-                table[f"{metric}_{side}"], summary[f"{metric}_center"], check_names=False
-            )
-    assert sorted(table.index) == [("blobs", "adam"), ("blobs", "gd"), ("moons", "adam"),
+        pd.testing.assert_series_equal(
+            pairs[f"test_loss_{side}"], summary["test_loss_center"], check_names=False
+        )
+    assert sorted(pairs.index) == [("blobs", "adam"), ("blobs", "gd"), ("moons", "adam"),
                                    ("moons", "gd")]  # fmt: skip
 
 

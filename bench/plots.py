@@ -1332,22 +1332,22 @@ def figure_tasks(results, out_dir: Path) -> list[tuple[str, Callable, tuple]]:
     tasks += [
         ("final_test", plot_final_test, (results, out_dir)),
         ("lr_sensitivity", plot_lr_sensitivity, (results, out_dir)),
-        *((f"loss_vs_{axis}", plot_loss_curves, (results, out_dir, axis)) for axis in AXIS_LABELS),
+        ("loss_vs_epoch", plot_loss_curves, (results, out_dir, "epoch")),
         ("convergence_speed", plot_convergence_speed, (results, out_dir)),
+        ("optimizer_paths", plot_optimizer_paths, (out_dir,)),
+        *((f"loss_vs_{axis}", plot_loss_curves, (results, out_dir, axis)) for axis in AXIS_LABELS
+          if axis != "epoch"),
+    ]  # fmt: skip
+    for dataset in two_d_datasets(results):
+        key = f"decision_boundaries:{dataset}"
+        tasks.append((key, plot_decision_boundaries, (results, dataset, out_dir)))
+    tasks += [
         ("performance_profile", plot_performance_profile, (results, out_dir)),
         ("verdicts", plot_verdicts, (results, out_dir)),
     ]
     if critical_difference_data(results) is not None:
         tasks.append(("critical_difference", plot_critical_difference, (results, out_dir)))
-    for dataset in two_d_datasets(results):
-        tasks.append(
-            (
-                f"decision_boundaries:{dataset}",
-                plot_decision_boundaries,
-                (results, dataset, out_dir),
-            )
-        )
-    return [*tasks, ("optimizer_paths", plot_optimizer_paths, (out_dir,))]
+    return tasks
 
 
 def draw_figures(results, out_dir: str | Path, jobs: int = 1) -> dict[str, tuple[Path, Any]]:

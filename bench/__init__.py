@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bench.compare import compare
+    from bench.changes import compare
     from bench.runner import run
     from bench.tables import Results, load
 
@@ -24,9 +24,9 @@ def __getattr__(name: str):
 
         return run
     if name == "compare":
-        from importlib import import_module
+        from bench.changes import compare
 
-        return import_module("bench.compare")  # the module is callable: bench.compare(a, b)
+        return compare
     if name in ("Results", "load"):
         from bench import tables
 

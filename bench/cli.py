@@ -205,7 +205,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Print what changed from A to B, as text or Markdown."""
-    from bench.compare import compare, format_markdown, format_text
+    from bench.changes import compare, format_markdown, format_text
     from bench.tables import load
 
     tables = compare(load(args.dir_a), load(args.dir_b))

@@ -361,7 +361,7 @@ def rank_methods(
 
 def compare(a: Results, b: Results) -> pd.DataFrame:
     """The older per-pair view of two runs, kept for ``from bench.tables import compare``:
-    ``bench.compare.centers``. What changed between two runs is ``bench.compare(a, b)``."""
-    from bench.compare import centers
+    ``bench.changes.centers``. What changed between two runs is ``bench.compare(a, b)``."""
+    from bench.changes import centers
 
     return centers(a, b)

@@ -15,8 +15,8 @@ import pytest
 from test_runner import TINY, write_suite
 
 import bench
+from bench.changes import TABLE_COLUMNS, WIDTH, compare
 from bench.cli import main
-from bench.compare import TABLE_COLUMNS, WIDTH, compare
 
 LONGER = TINY.replace("epochs = 3", "epochs = 5")
 WIDER = TINY.replace('methods = ["gd", "adam"]', 'methods = ["gd", "adam", "rmsprop"]')

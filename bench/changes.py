@@ -23,16 +23,13 @@ pandas DataFrames, keyed by name:
 - ``only``: the dataset x method pairs present in one run only (``only_in``: A or B).
 
 The CLI (``format_text``, ``format_markdown``) prints the same, 100 columns wide at most.
-
-``bench.compare`` is this module made callable: ``bench.compare(a, b)`` is ``compare(a, b)``.
+``bench.compare`` is this module's ``compare``.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 import textwrap
-import types
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -426,14 +423,3 @@ def format_markdown(tables: dict[str, pd.DataFrame], dir_a, dir_b) -> str:
         if len(table):
             lines += ["", *markdown_table(table)]
     return "\n".join(lines) + "\n"
-
-
-class _CallableModule(types.ModuleType):
-    """Importing ``bench.compare`` sets the package's ``compare`` to this module: calling it
-    is calling ``compare``, so ``bench.compare(a, b)`` works either way."""
-
-    def __call__(self, a: Results, b: Results) -> dict[str, pd.DataFrame]:
-        return compare(a, b)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -37,7 +37,7 @@ from PIL import Image
 from scipy import stats
 
 from backprop import MLP, optimizers
-from bench import metrics
+from bench import metrics, protocol
 
 DPI = 120
 # Okabe & Ito (2008), "Color universal design"; yellow last, as it is faint on white.
@@ -429,19 +429,8 @@ def lr_sensitivity_data(results) -> pd.DataFrame:
     tuning = results.tuning
     if tuning.empty:
         return pd.DataFrame(columns=LR_DATA_COLUMNS)
-    losses = tuning["best_val_loss"].astype(float)
-    tuning = tuning.assign(finite=np.isfinite(losses), best_val_loss=losses)
     chain, keys = ["dataset", "method"], ["dataset", "method", "lr"]
-    candidates = (
-        tuning.groupby([*keys, "hyperparameters"], sort=False)
-        .agg(
-            score=("best_val_loss", "mean"),
-            any_diverged=("diverged", "any"),
-            finite=("finite", "all"),
-        )
-        .reset_index()
-    )
-    candidates["valid"] = ~candidates["any_diverged"] & candidates["finite"]
+    candidates = protocol.candidate_scores(tuning, by=chain)
     ordered = candidates.sort_values(["valid", "score"], ascending=[False, True], kind="stable")
     data = ordered.groupby(keys, sort=False).first().reset_index()
     data["diverged"] = ~data["valid"]

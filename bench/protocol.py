@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,25 +59,33 @@ def parse_hyperparameters(text: str) -> Hyperparameters:
     return tuple(sorted(frozen(json.loads(text)).items()))
 
 
-def candidate_scores(outcomes: pd.DataFrame) -> pd.DataFrame:
+def candidate_scores(outcomes: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
     """One row per candidate (lr, hyperparameters): score, valid, seeds; by lr, then order.
 
     score = mean over seeds of best_val_loss; valid = no seed diverged and the score is
-    finite.
+    finite. by: columns of ``outcomes`` that tell chains apart (e.g. dataset and method),
+    scored each on its own and kept in the result, before lr.
     """
+    keys = [*by, "lr", "hyperparameters"]
     if outcomes.empty:
-        return pd.DataFrame(columns=["lr", "hyperparameters", "score", "valid", "seeds"])
-    outcomes = outcomes.astype({"best_val_loss": float, "diverged": bool})
-    grouped = outcomes.groupby(["lr", "hyperparameters"], sort=False)
-    scores = grouped.agg(
-        score=("best_val_loss", "mean"),
-        diverged=("diverged", "any"),
-        finite=("best_val_loss", lambda v: bool(np.all(np.isfinite(v)))),
-        seeds=("seed", "size"),
-    ).reset_index()
+        return pd.DataFrame(columns=[*keys, "score", "valid", "seeds"])
+    losses = outcomes["best_val_loss"].astype(float)
+    outcomes = outcomes.assign(
+        best_val_loss=losses, finite=np.isfinite(losses), diverged=outcomes["diverged"].astype(bool)
+    )
+    scores = (
+        outcomes.groupby(keys, sort=False)
+        .agg(
+            score=("best_val_loss", "mean"),
+            diverged=("diverged", "any"),
+            finite=("finite", "all"),
+            seeds=("seed", "size"),
+        )
+        .reset_index()
+    )
     scores["valid"] = ~scores["diverged"] & scores["finite"]
     scores = scores.sort_values("lr", kind="stable").reset_index(drop=True)
-    return scores[["lr", "hyperparameters", "score", "valid", "seeds"]]
+    return scores[[*keys, "score", "valid", "seeds"]]
 
 
 def choose(scores: pd.DataFrame) -> pd.Series | None:

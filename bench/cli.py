@@ -54,6 +54,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+FORMATS = ("png", "svg", "pdf")  # bench.plots.FORMATS, named here without importing matplotlib
+
+
+def add_format(parser: argparse.ArgumentParser) -> None:
+    """The --format option of the verbs that draw figures."""
+    parser.add_argument(
+        "--format", choices=FORMATS, default="png",
+        help="file format of the figures (default png); the HTML report embeds PNG or SVG, "
+        "and with pdf the PNG drawn beside each PDF",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every verb, with its help."""
     parser = argparse.ArgumentParser(
@@ -97,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on a Dask cluster: 'local' (started on this machine) or the address of a "
         "running scheduler, 'tcp://HOST:PORT'",
     )  # fmt: skip
+    add_format(run)
     run.set_defaults(command=cmd_run)
 
     report = verbs.add_parser(
@@ -109,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=positive_int, metavar="N",
         help="processes drawing the figures (default: the number of cores)",
     )  # fmt: skip
+    add_format(report)
     report.set_defaults(command=cmd_report)
 
     compare = verbs.add_parser(
@@ -182,7 +196,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         suite, out=args.out, jobs=args.jobs, force=args.force, cluster=args.cluster,
         replace=args.replace,
     )  # fmt: skip
-    finish(results, jobs=1 if args.cluster else (args.jobs or os.cpu_count() or 1))
+    jobs = 1 if args.cluster else (args.jobs or os.cpu_count() or 1)
+    finish(results, jobs=jobs, format=args.format)
     return 0
 
 
@@ -199,7 +214,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"are not in the store (an interrupted run?); `python -m bench run --suite {source} "
             f"--out {results.out}` trains them"
         )
-    finish(results, jobs=args.jobs or os.cpu_count() or 1)
+    finish(results, jobs=args.jobs or os.cpu_count() or 1, format=args.format)
     return 0
 
 
@@ -273,9 +288,9 @@ def print_warnings(suite) -> None:
         print(f"warning: {text}", file=sys.stderr)
 
 
-def finish(results, jobs: int) -> None:
+def finish(results, jobs: int, format: str = "png") -> None:
     """Print where the tables are, the ranking, and write the report (its figures drawn by
-    ``jobs`` processes) when bench.report exists."""
+    ``jobs`` processes, as ``format`` files) when bench.report exists."""
     import pandas as pd
 
     print(f"store:  {results.store_path}")
@@ -287,7 +302,7 @@ def finish(results, jobs: int) -> None:
             raise
         print("report: skipped (bench.report is not available)")
     else:
-        print(f"report: {write_report(results, jobs=jobs)}")
+        print(f"report: {write_report(results, jobs=jobs, format=format)}")
     if len(results.ranking):
         with pd.option_context("display.width", 200):
             print(

@@ -1,18 +1,20 @@
-"""Figures of a benchmark, drawn from its stored tables and parameters (matplotlib, PNG).
+"""Figures of a benchmark, drawn from its stored tables and parameters (matplotlib).
 
-Each ``plot_*`` function draws one figure into ``out_dir`` and returns ``(path, data)``:
-data is what was drawn (curve centres and bands, profile values, verdicts, ranks, ...), so
-that tests and the report can check and quote it. ``draw_figures`` draws every figure of a
-Results. Everything but the learning-rate sensitivity comes from the evaluation trials (fresh
-seeds, the tuned configuration); the sensitivity figure shows the tuning trials.
+Each figure has a ``*_data`` function that computes what it shows (curve centres and bands,
+profile values, verdicts, ranks, paths ...) and a ``plot_*`` function that draws it and
+returns a ``matplotlib.figure.Figure``, which a notebook can restyle before showing or
+saving it; ``save_figure`` writes one as PNG, SVG or PDF, and ``draw_figures`` computes,
+draws and saves every figure of a Results. Everything but the learning-rate sensitivity
+comes from the evaluation trials (fresh seeds, the tuned configuration); the sensitivity
+figure shows the tuning trials.
 
-Figures are ``matplotlib.figure.Figure`` objects built without pyplot and written with
-``savefig``; ``matplotlib.use`` is never called, so a notebook's backend is left alone.
+Figures are built without pyplot and written with ``savefig`` (or Agg for PNG);
+``matplotlib.use`` is never called, so a notebook's backend is left alone.
 
 Every method keeps one look in every figure (``method_style``): an Okabe–Ito colour (a
 palette that stays distinct under the common colour-vision deficiencies), a line style and a
 marker; no two methods share a colour-and-marker pair. Nothing here trains a network on a
-benchmark dataset; only ``plot_optimizer_paths`` runs the optimizers, for a few hundred
+benchmark dataset; only ``optimizer_paths_data`` runs the optimizers, for a few hundred
 steps on analytic 2-D surfaces.
 """
 
@@ -27,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LinearSegmentedColormap, ListedColormap
 from matplotlib.figure import Figure
@@ -36,10 +39,11 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 from PIL import Image
 from scipy import stats
 
-from backprop import MLP, optimizers
+from backprop import MLP
 from bench import metrics, protocol
 
 DPI = 120
+FORMATS = ("png", "svg", "pdf")  # of saved figures; the HTML report embeds PNG or SVG
 # Okabe & Ito (2008), "Color universal design"; yellow last, as it is faint on white.
 OKABE_ITO = (
     "#000000",  # black
@@ -79,7 +83,6 @@ USER_STYLES = tuple((c, USER_LINESTYLE, m) for m in USER_MARKERS for c in OKABE_
 MARKERS = tuple(m for _, _, m in BUILTIN_STYLES.values()) + USER_MARKERS
 AXIS_LABELS = {
     "epoch": "epoch (passes over the training set)",
-    "samples": "samples processed (gradient evaluations)",
     "seconds": "seconds per trial, calibrated (log scale)",
 }
 LOSS_LABEL = "training loss (mean per sample, log scale)"
@@ -202,16 +205,29 @@ def plain_log_ticks(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(minor))
 
 
-def _save(fig, path: Path) -> Path:
-    """Write the figure as a 256-colour PNG (a third of the size of RGBA).
+def save_figure(fig: Figure, path: str | Path, format: str | None = None) -> Path:
+    """Write ``fig`` to ``path`` as PNG, SVG or PDF (``format``, else the path's suffix, else
+    PNG); the suffix is set to the format. Returns the path written.
 
-    The figure is rendered once by Agg into memory and encoded once, as the quantized image
-    (savefig would encode a full-colour PNG first, which costs as much as the drawing).
+    A PNG is rendered once by Agg into memory and written as a 256-colour image (a third of
+    the size of RGBA; savefig would encode a full-colour PNG first, which costs as much as
+    the drawing). SVG and PDF are written by ``savefig`` without a date, so that the same
+    figure gives the same file.
     """
+    path = Path(path)
+    format = format or path.suffix.lstrip(".").lower() or "png"
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
+    path = path.with_suffix(f".{format}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.set_dpi(DPI)
     fig.patch.set_facecolor("white")
     canvas = FigureCanvasAgg(fig)
+    if format != "png":
+        metadata = {"Date": None} if format == "svg" else {"CreationDate": None}
+        with rc_context({"svg.hashsalt": "backprop-bench", "svg.fonttype": "path"}):
+            fig.savefig(path, format=format, metadata=metadata)
+        return path
     canvas.draw()
     image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
     # fast octree: a fifth of the time of median cut, and as good on flat plot colours;
@@ -291,13 +307,17 @@ def log_intervals(
 # ------------------------------------------------------------------------------ 1, 2: curves
 
 LOSS_NAMES = {"train_loss": "training", "val_loss": "validation"}
+CURVE_LOSSES = {"epoch": ("train_loss", "val_loss"), "seconds": ("train_loss",)}
 CURVE_DATA_COLUMNS = ["dataset", "method", "lr", "loss", "epoch", "x", "center", "lo", "hi", "n"]
 
 
 def loss_curve_data(
-    results, axis: str = "epoch", losses: Sequence[str] = ("train_loss",)
+    results, axis: str = "epoch", losses: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """Each loss of ``losses`` per dataset x method x epoch of the evaluation trials.
+
+    losses: by default what ``plot_loss_curves`` draws against ``axis``: the training and
+    the validation loss against epochs, the training loss against seconds.
 
     Columns: dataset, method, lr (the tuned lr), loss (train_loss or val_loss), epoch, x (the
     epoch, samples or seconds at that epoch, mean over seeds), center, lo, hi (the geometric
@@ -306,6 +326,7 @@ def loss_curve_data(
     """
     if axis not in AXIS_LABELS:
         raise ValueError(f"axis must be one of {', '.join(AXIS_LABELS)}; got {axis!r}")
+    losses = CURVE_LOSSES[axis] if losses is None else losses
     curves = results.curves[results.curves["phase"] == "eval"]
     if curves.empty:
         return pd.DataFrame(columns=CURVE_DATA_COLUMNS)
@@ -321,17 +342,17 @@ def loss_curve_data(
     return data[CURVE_DATA_COLUMNS]
 
 
-def plot_loss_curves(results, out_dir: Path, axis: str = "epoch") -> tuple[Path, pd.DataFrame]:
+def plot_loss_curves(results, axis: str = "epoch", data: pd.DataFrame | None = None) -> Figure:
     """Loss against epoch, samples or seconds, one panel per dataset, evaluation trials.
 
     Each method at its tuned configuration: the geometric mean over the evaluation seeds as
     a line, its 95% interval as a band; log y. Against epochs (the headline figure) both the
     training loss (solid) and the validation loss (dashed), so that overfitting shows as a
     dashed line that turns up while the solid one still falls; against samples and seconds
-    the training loss only.
+    the training loss only. data: ``loss_curve_data(results, axis)``, computed if not given.
     """
-    losses = ("train_loss", "val_loss") if axis == "epoch" else ("train_loss",)
-    data = loss_curve_data(results, axis, losses)
+    data = loss_curve_data(results, axis) if data is None else data
+    losses = tuple(dict.fromkeys(data["loss"])) or CURVE_LOSSES[axis]
     methods, datasets = _methods(results), _datasets(results)
     fig, axes = _panels(len(datasets))
     for ax, dataset in zip(axes, datasets, strict=True):
@@ -365,7 +386,7 @@ def plot_loss_curves(results, out_dir: Path, axis: str = "epoch") -> tuple[Path,
             Line2D([], [], color="0.3", linestyle="--", linewidth=1.1, label="validation loss"),
         ]  # fmt: skip
     _figure_legend(fig, handles, ncol=min(len(handles), 8))
-    return _save(fig, Path(out_dir) / f"loss_vs_{axis}.png"), data
+    return fig
 
 
 def _draw_curve(ax, curve: pd.DataFrame, style: dict, validation: bool, crowded: int) -> None:
@@ -464,15 +485,16 @@ def _suite_order(results):
     return lambda column: column.map(ranks[column.name]) if column.name in ranks else column
 
 
-def plot_lr_sensitivity(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
+def plot_lr_sensitivity(results, data: pd.DataFrame | None = None) -> Figure:
     """Tuning score against lr (log-log), one panel per dataset, from the tuning trials.
 
     Per method and lr tried, the tuning score of its best candidate. An lr added by grid
     extension has a hollow marker; the tuned lr is circled, and labelled 'edge' when it is
     still at an edge of the lrs tried. An lr where every candidate had a diverged seed has
     no score; it is drawn as an 'x' in a strip at the top of the panel, one row per method.
+    data: ``lr_sensitivity_data(results)``, computed if not given.
     """
-    data = lr_sensitivity_data(results)
+    data = lr_sensitivity_data(results) if data is None else data
     methods, datasets = _methods(results), _datasets(results)
     fig, axes = _panels(len(datasets))
     for ax, dataset in zip(axes, datasets, strict=True):
@@ -516,7 +538,7 @@ def plot_lr_sensitivity(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
                label="diverged (≥ 1 tuning seed)"),
     ]  # fmt: skip
     _figure_legend(fig, handles, ncol=min(max(len(methods), 3), 6))  # the markers' own row
-    return _save(fig, Path(out_dir) / "lr_sensitivity.png"), data
+    return fig
 
 
 def _label_lr_panel(ax, dataset: str, losses: pd.Series, strip_rows: int) -> None:
@@ -554,13 +576,14 @@ def final_test_data(results) -> pd.DataFrame:
     return results.evaluation[columns].reset_index(drop=True)
 
 
-def plot_final_test(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
+def plot_final_test(results, data: pd.DataFrame | None = None) -> Figure:
     """Test loss and test metric of every evaluation seed (early-stopped model).
 
     Two panels per dataset (loss, then accuracy or R²), two datasets to a row; per method
-    a box (quartiles, whiskers to the extremes) with every seed drawn on top.
+    a box (quartiles, whiskers to the extremes) with every seed drawn on top. data:
+    ``final_test_data(results)``, computed if not given.
     """
-    data = final_test_data(results)
+    data = final_test_data(results) if data is None else data
     methods, datasets = _methods(results), _datasets(results)
     width = max(3.4, 0.32 * len(methods) + 1.3)
     fig, axes = _panels(2 * len(datasets), ncols=4, size=(width, 3.2))
@@ -584,7 +607,7 @@ def plot_final_test(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
             if column == "test_loss"
             else metric
         )
-    return _save(fig, Path(out_dir) / "final_test.png"), data
+    return fig
 
 
 def _box_and_strip(ax, position: int, values: pd.Series, style: dict, rng) -> None:
@@ -647,14 +670,15 @@ def convergence_data(results) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def plot_convergence_speed(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
+def plot_convergence_speed(results, data: pd.DataFrame | None = None) -> Figure:
     """Epochs to target of the evaluation trials: bars with 95% intervals; every seed a dot.
 
     A method that did not reach the target with every seed gets a hatched bar that runs
     past the last epoch into a "not reached" zone, labelled, never a zero or a gap; its
-    unreached seeds sit in that zone (censored at E + 1 epochs).
+    unreached seeds sit in that zone (censored at E + 1 epochs). data:
+    ``convergence_data(results)``, computed if not given.
     """
-    data = convergence_data(results)
+    data = convergence_data(results) if data is None else data
     methods, datasets = _methods(results), _datasets(results)
     epochs = _epochs(results)
     zone = epochs * (1 + NOT_REACHED_ZONE)
@@ -682,7 +706,7 @@ def plot_convergence_speed(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
         ax.set_xlabel(f"epochs to target loss (of {epochs})")
         ax.grid(True, axis="x", alpha=0.3)
         ax.get_xgridlines()[-1].set_visible(False)
-    return _save(fig, Path(out_dir) / "convergence_speed.png"), data
+    return fig
 
 
 def _speed_bar(ax, position: int, row, seeds: pd.Series, zone: tuple, style: dict) -> None:
@@ -760,11 +784,27 @@ def performance_profile_data(results, cost: str = "epochs") -> tuple[pd.DataFram
     return ratios, pd.DataFrame(rows, columns=["method", "tau", "fraction"])
 
 
-def plot_performance_profile(results, out_dir: Path) -> tuple[Path, dict[str, pd.DataFrame]]:
+def performance_profiles_data(results) -> dict[str, pd.DataFrame]:
+    """Both profiles of ``plot_performance_profile``: {"ratios", "profile": on epochs,
+    "seconds_ratios", "seconds_profile": on seconds} (``performance_profile_data``)."""
+    (ratios, profile), (seconds_ratios, seconds_profile) = (
+        performance_profile_data(results, cost) for cost in PROFILE_COSTS
+    )
+    return {
+        "ratios": ratios, "profile": profile,
+        "seconds_ratios": seconds_ratios, "seconds_profile": seconds_profile,
+    }  # fmt: skip
+
+
+def plot_performance_profile(results, data: dict[str, pd.DataFrame] | None = None) -> Figure:
     """The performance profiles on epochs and on seconds to target, side by side: step
-    functions of tau (log x). Returns (path, {"ratios", "profile": on epochs,
-    "seconds_ratios", "seconds_profile": on seconds})."""
-    drawn = {cost: performance_profile_data(results, cost) for cost in PROFILE_COSTS}
+    functions of tau (log x). data: ``performance_profiles_data(results)``, computed if not
+    given."""
+    data = performance_profiles_data(results) if data is None else data
+    drawn = {
+        "epochs": (data["ratios"], data["profile"]),
+        "seconds": (data["seconds_ratios"], data["seconds_profile"]),
+    }
     styles = _styles(results, list(drawn["epochs"][0].columns))
     fig, axes = _panels(2, ncols=2, size=(5.4, 3.9))
     for ax, (cost, (ratios, profile)) in zip(axes, drawn.items(), strict=True):
@@ -785,12 +825,7 @@ def plot_performance_profile(results, out_dir: Path) -> tuple[Path, dict[str, pd
         ax.grid(True, which="both", alpha=0.3)
     methods = list(drawn["epochs"][0].columns)
     _figure_legend(fig, _legend_handles(methods, styles), ncol=min(len(methods), 6))
-    path = _save(fig, Path(out_dir) / "performance_profile.png")
-    (ratios, profile), (seconds_ratios, seconds_profile) = drawn.values()
-    return path, {
-        "ratios": ratios, "profile": profile,
-        "seconds_ratios": seconds_ratios, "seconds_profile": seconds_profile,
-    }  # fmt: skip
+    return fig
 
 
 def verdict_data(results, criterion: str = "test_loss") -> pd.DataFrame:
@@ -837,14 +872,15 @@ def ratio_text(rel_diff: float) -> str:
     return f"{percent:+.{digits}f}%".replace("-", "−")
 
 
-def plot_verdicts(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
+def plot_verdicts(results, data: pd.DataFrame | None = None) -> Figure:
     """Each method's verdict on test loss per dataset: a table of coloured cells.
 
     The colour is the verdict (best, equivalent, inconclusive, worse); the text the relative
     difference to the dataset's best (geometric means, paired by seed). Methods in order of
-    mean rank (in brackets), best first.
+    mean rank (in brackets), best first. data: ``verdict_data(results)``, computed if not
+    given.
     """
-    data = verdict_data(results, "test_loss")
+    data = verdict_data(results) if data is None else data
     methods = list(dict.fromkeys(data["method"]))
     datasets = list(dict.fromkeys(data["dataset"]))
     fig = Figure(
@@ -874,7 +910,7 @@ def plot_verdicts(results, out_dir: Path) -> tuple[Path, pd.DataFrame]:
                for v in VERDICT_COLOURS]  # fmt: skip
     fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False,
                fontsize="small")  # fmt: skip
-    return _save(fig, Path(out_dir) / "verdicts.png"), data
+    return fig
 
 
 # ------------------------------------------------------------------------- 6c: critical difference
@@ -913,15 +949,16 @@ def critical_difference_data(results) -> dict | None:
     }
 
 
-def plot_critical_difference(results, out_dir: Path) -> tuple[Path, dict]:
+def plot_critical_difference(results, data: dict | None = None) -> Figure:
     """A critical-difference diagram (Demšar 2006) of the mean ranks on test loss.
 
     The axis carries each method's mean rank over the datasets (1 = best, on the left); the
     bar above it is the Nemenyi critical difference; thick lines below join methods that
     the test does not separate. The better half of the methods is labelled on the left,
-    the rest on the right.
+    the rest on the right. data: ``critical_difference_data(results)``, computed if not
+    given.
     """
-    data = critical_difference_data(results)
+    data = critical_difference_data(results) if data is None else data
     if data is None:
         raise ValueError("a critical-difference diagram needs ranks of at least 2 methods")
     mean_rank, cd = data["mean_rank"], data["critical_difference"]
@@ -973,7 +1010,7 @@ def plot_critical_difference(results, out_dir: Path) -> tuple[Path, dict]:
                 solid_joinstyle="miter")  # fmt: skip
         ax.text(end + (-0.01 if on_left else 0.01), y, f"{text(method)} ({rank:.2f})",
                 ha="right" if on_left else "left", va="center", fontsize="small")  # fmt: skip
-    return _save(fig, Path(out_dir) / "critical_difference.png"), data
+    return fig
 
 
 def _cd_title(data: dict) -> str:
@@ -994,16 +1031,15 @@ def two_d_datasets(results) -> list[str]:
     return [d for d in _datasets(results) if results.dataset(d).n_features == 2]
 
 
-def plot_decision_boundaries(
-    results, dataset: str, out_dir: Path, resolution: int = BOUNDARY_RESOLUTION
-) -> tuple[Path, dict]:
-    """Each method's early-stopped network on a 2-D dataset, with the training data on top.
+def decision_boundary_data(
+    results, dataset: str, resolution: int = BOUNDARY_RESOLUTION
+) -> dict[str, Any]:
+    """Each method's early-stopped network on a 2-D dataset, evaluated on a grid.
 
     The network of each method's first evaluation seed, from its stored best (early-stopped)
-    parameters, evaluated on a resolution x resolution grid. Binary: P(class 1) with the
-    0.5 contour; multi-class: the argmax class; regression: the prediction.
-    Returns (path, data) with data = {"xx", "yy": the grid, "predictions": {method: (ny, nx, m)},
-    "trials": {method: (lr, seed, best_epoch)}}.
+    parameters, on a resolution x resolution grid around the data: {"dataset", "xx", "yy":
+    the grid, "predictions": {method: (ny, nx, m)}, "trials": {method: (lr, seed,
+    best_epoch)}}; a method without evaluation trials is in neither dict.
     """
     data_set = results.dataset(dataset)
     if data_set.n_features != 2:
@@ -1015,26 +1051,41 @@ def plot_decision_boundaries(
     xx, yy = _grid(data_set, resolution)
     points = np.column_stack([xx.ravel(), yy.ravel()])
     evaluation = results.evaluation
-    methods = _methods(results)
-    columns = 3 if len(methods) in (5, 6, 9) else 4
-    fig, axes = _panels(len(methods), ncols=columns, size=(3.3, 3.1))
-    drawn = {"xx": xx, "yy": yy, "predictions": {}, "trials": {}}
-    for ax, method in zip(axes, methods, strict=True):
+    data: dict[str, Any] = {"dataset": dataset, "xx": xx, "yy": yy, "predictions": {},
+                            "trials": {}}  # fmt: skip
+    for method in _methods(results):
         rows = evaluation[(evaluation["dataset"] == dataset) & (evaluation["method"] == method)]
-        ax.set_title(text(method), fontsize="medium")
-        ax.set_xticks([])
-        ax.set_yticks([])
         if rows.empty:
-            ax.text(0.5, 0.5, "no lr without divergence", ha="center", va="center",
-                    transform=ax.transAxes, fontsize="small", color="0.4")  # fmt: skip
             continue
         first = rows.sort_values("seed").iloc[0]
         lr, seed, epoch = float(first["lr"]), int(first["seed"]), int(first["best_epoch"])
         params = results.final_params(method, dataset, lr, seed, best=True)
-        yhat = net.predict(params, points)[0].reshape(*xx.shape, -1)
-        drawn["predictions"][method] = yhat
-        drawn["trials"][method] = (lr, seed, epoch)
-        _draw_regions(ax, data_set, xx, yy, yhat)
+        data["predictions"][method] = net.predict(params, points)[0].reshape(*xx.shape, -1)
+        data["trials"][method] = (lr, seed, epoch)
+    return data
+
+
+def plot_decision_boundaries(results, dataset: str, data: dict | None = None) -> Figure:
+    """Each method's early-stopped network on a 2-D dataset, with the training data on top.
+
+    Binary: P(class 1) with the 0.5 contour; multi-class: the argmax class; regression: the
+    prediction. data: ``decision_boundary_data(results, dataset)``, computed if not given.
+    """
+    data = decision_boundary_data(results, dataset) if data is None else data
+    data_set = results.dataset(dataset)
+    methods = _methods(results)
+    columns = 3 if len(methods) in (5, 6, 9) else 4
+    fig, axes = _panels(len(methods), ncols=columns, size=(3.3, 3.1))
+    for ax, method in zip(axes, methods, strict=True):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if method not in data["predictions"]:
+            ax.set_title(text(method), fontsize="medium")
+            ax.text(0.5, 0.5, "no lr without divergence", ha="center", va="center",
+                    transform=ax.transAxes, fontsize="small", color="0.4")  # fmt: skip
+            continue
+        lr, seed, epoch = data["trials"][method]
+        _draw_regions(ax, data_set, data["xx"], data["yy"], data["predictions"][method])
         ax.set_title(f"{text(method)}  (lr {lr:.3g}, seed {seed}, epoch {epoch})",
                      fontsize="small")  # fmt: skip
         ax.set_aspect("equal")
@@ -1043,8 +1094,7 @@ def plot_decision_boundaries(
     handles = _class_handles(data_set)
     if handles:
         _figure_legend(fig, handles, loc="upper")
-    path = _save(fig, Path(out_dir) / f"decision_boundaries_{slug(dataset)}.png")
-    return path, drawn
+    return fig
 
 
 def _grid(data_set, resolution: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1116,15 +1166,19 @@ def _class_handles(data_set) -> list:
 
 @dataclass(frozen=True)
 class Surface:
-    """An analytic loss surface f(x, y) with its hand-written gradient, for Figure 8."""
+    """An analytic loss surface f(x, y) with its hand-written gradient, for the paths figure.
+
+    f and grad take arrays of x and y (one entry per replica) and return arrays.
+    """
 
     name: str
     f: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    grad: Callable[[float, float], tuple[float, float]]
+    grad: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
     start: tuple[float, float]
     extent: tuple[float, float, float, float]  # x_min, x_max, y_min, y_max
-    lrs: dict[str, float]
-    minimum: tuple[float, float] | None  # marked with a star (the saddle: its saddle point)
+    minima: tuple[tuple[float, float], ...]  # marked with a star; () when not known
+    floor: float = 0.0  # the least value of f (a lower bound where it is not known)
+    legend: str = "lower left"  # where the legend hides no path
     steps: int = 300
     log_levels: bool = True
 
@@ -1155,11 +1209,12 @@ def _beale_grad(x, y):
 
 
 def _saddle(x, y):
-    return x**2 - y**2
+    """x^2 - y^2 + y^4 / 4: a saddle point at the origin between minima (0, ±sqrt 2)."""
+    return x**2 - y**2 + y**4 / 4
 
 
 def _saddle_grad(x, y):
-    return 2 * x, -2 * y
+    return 2 * x, -2 * y + y**3
 
 
 # The classic 2-2-2 example (Mazur): x = (0.05, 0.10), y = (0.01, 0.99), and its weights.
@@ -1171,130 +1226,206 @@ CLASSIC_WEIGHTS = [
     np.array([[[0.40, 0.50], [0.45, 0.55]]]),  # W2: w5, w7 / w6, w8
     np.array([[[0.60, 0.60]]]),  # b2
 ]
-CLASSIC_NET = MLP([2, 2, 2], hidden="relu", output="sigmoid", loss="half_squared_error")
 FREE_WEIGHTS = ((0, (1, 0)), (2, (0, 0)))  # w2 = W1[1, 0] and w5 = W2[0, 0]
 
 
+def classic_net() -> MLP:
+    """The classic example's network: 2-2-2, ReLU hidden, sigmoid output, half squared error."""
+    return MLP([2, 2, 2], hidden="relu", output="sigmoid", loss="half_squared_error")
+
+
 def _classic_params(x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
-    """A population of K = x.size copies of the classic weights with w1 = x, w5 = y."""
+    """A population of K = x.size copies of the classic weights with w2 = x, w5 = y."""
+    x, y = np.ravel(x), np.ravel(y)
     params = [np.repeat(p, x.size, axis=0) for p in CLASSIC_WEIGHTS]
     for (layer, (i, j)), values in zip(FREE_WEIGHTS, (x, y), strict=True):
-        params[layer][:, i, j] = np.ravel(values)
+        params[layer][:, i, j] = values
     return params
 
 
 def _network(x, y):
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    loss = CLASSIC_NET.loss_value(_classic_params(x, y), CLASSIC_X, CLASSIC_Y)
+    loss = classic_net().loss_value(_classic_params(x, y), CLASSIC_X, CLASSIC_Y)
     return loss.reshape(x.shape)
 
 
 def _network_grad(x, y):
-    _, grads = CLASSIC_NET.loss_and_grad(
-        _classic_params(np.array(x), np.array(y)), CLASSIC_X, CLASSIC_Y
-    )
-    return tuple(float(grads[layer][0, i, j]) for layer, (i, j) in FREE_WEIGHTS)
+    _, grads = classic_net().loss_and_grad(_classic_params(x, y), CLASSIC_X, CLASSIC_Y)
+    return tuple(grads[layer][:, i, j].reshape(np.shape(x)) for layer, (i, j) in FREE_WEIGHTS)
 
 
-PATH_METHODS = ("gd", "momentum", "adagrad", "rmsprop", "adam", "adadelta")
 SURFACES = (
-    Surface("Rosenbrock", _rosenbrock, _rosenbrock_grad, (-1.5, 2.0), (-2, 2, -1, 3),
-            {"gd": 1e-3, "momentum": 5e-4, "adagrad": 0.3, "rmsprop": 0.01, "adam": 0.05,
-             "adadelta": 1.0}, minimum=(1.0, 1.0), steps=1000),
-    Surface("Beale", _beale, _beale_grad, (0.7, 1.4), (-1, 4.5, -1.5, 2),
-            {"gd": 1e-3, "momentum": 1e-3, "adagrad": 0.3, "rmsprop": 0.01, "adam": 0.05,
-             "adadelta": 1.0}, minimum=(3.0, 0.5)),
-    Surface("saddle x² − y²", _saddle, _saddle_grad, (-1.5, 1e-3), (-1.6, 1.6, -1.6, 1.6),
-            {"gd": 0.02, "momentum": 0.02, "adagrad": 0.1, "rmsprop": 0.01, "adam": 0.02,
-             "adadelta": 1.0}, minimum=(0.0, 0.0), log_levels=False),
-    Surface("2-2-2 network over w2, w5", _network, _network_grad, (0.20, 0.40), (-6, 8, -10, 3),
-            {"gd": 0.5, "momentum": 0.1, "adagrad": 0.3, "rmsprop": 0.02, "adam": 0.05,
-             "adadelta": 1.0}, minimum=None),
+    Surface("Rosenbrock", _rosenbrock, _rosenbrock_grad, (-1.2, 1.0), (-1.5, 1.4, -0.4, 1.6),
+            minima=((1.0, 1.0),), steps=400),
+    Surface("Beale", _beale, _beale_grad, (0.7, 1.4), (-0.5, 4.0, -1.0, 1.8),
+            minima=((3.0, 0.5),)),
+    Surface("saddle x² − y² + y⁴/4", _saddle, _saddle_grad, (-1.5, 1e-3), (-1.6, 1.6, -2, 2),
+            minima=((0.0, -np.sqrt(2)), (0.0, np.sqrt(2))), floor=-1.0, log_levels=False),
+    Surface("2-2-2 network over w2, w5", _network, _network_grad, (0.20, 0.40), (-4, 30, -15, 2),
+            minima=(), steps=150, legend="upper right"),
 )  # fmt: skip
+MAX_JUMP = 0.1  # the longest step of a path that can be chosen, as a fraction of the diagonal
+PATH_LRS = tuple(float(f"{lr:.1g}") for lr in np.logspace(-4, 1, 11))  # 1e-4, 3e-4, .., 10
 
 
-def path_optimizer(method: str, lr: float) -> optimizers.Optimizer:
-    """The optimizer behind a built-in method name, at ``lr`` (torch defaults otherwise)."""
-    makers = {
-        "gd": lambda: optimizers.SGD(lr=lr),
-        "momentum": lambda: optimizers.SGD(lr=lr, momentum=0.9),
-        "nesterov": lambda: optimizers.SGD(lr=lr, momentum=0.9, nesterov=True),
-        "adagrad": lambda: optimizers.Adagrad(lr=lr),
-        "rmsprop": lambda: optimizers.RMSprop(lr=lr),
-        "adam": lambda: optimizers.Adam(lr=lr),
-        "adadelta": lambda: optimizers.Adadelta(lr=lr),
-    }
-    if method not in makers:
-        raise ValueError(f"method must be one of {', '.join(makers)}; got {method!r}")
-    return makers[method]()
+def path_methods(results) -> dict[tuple[str, ...], Any]:
+    """The suite's methods whose paths differ: {(method, ...): its MethodSpec}.
 
-
-def optimizer_path(surface: Surface, method: str, steps: int = 300) -> np.ndarray:
-    """The points (steps + 1, 2) an optimizer visits on ``surface`` from its start.
-
-    The parameters are one K = 1 array of shape (1, 1, 2) holding (x, y); the gradient is
-    the surface's hand-written one. The path stops early if it leaves a box three times
-    the plotted extent (it has diverged or run off down the saddle).
+    A 2-D surface has no samples, so methods that differ only in batch size (gd, sgd,
+    minibatch) follow one path; they are grouped, in suite order.
     """
-    opt = path_optimizer(method, surface.lrs[method])
-    point = np.array([[surface.start]], dtype=float)
-    state = opt.init([point])
+    from bench.suite import BUILTIN_METHODS, MethodSpec
+
+    specs = results.suite.get("methods") or {m: None for m in _methods(results)}
+    groups: dict[str, list[str]] = {}
+    found: dict[str, Any] = {}
+    for name, spec in specs.items():
+        if spec is None:
+            builtin = BUILTIN_METHODS[name]
+            spec = {"name": name, "optimizer": builtin["optimizer"], "batch_size": None,
+                    "lrs": tuple(builtin["lr"]), "args": builtin.get("args", {})}  # fmt: skip
+        method = MethodSpec.from_dict(spec) if isinstance(spec, dict) else spec
+        key = repr((method.optimizer, sorted(method.args.items())))
+        groups.setdefault(key, []).append(name)
+        found.setdefault(key, method)
+    return {tuple(names): found[key] for key, names in groups.items()}
+
+
+def surface_paths(surface: Surface, method, lrs: Sequence[float] = PATH_LRS) -> dict[str, Any]:
+    """One method's paths on ``surface`` at every lr of ``lrs``, in one population.
+
+    method: a MethodSpec (its optimizer and fixed arguments; searched ones at their
+    defaults). Replica k starts at the surface's start and takes ``surface.steps`` steps at
+    lrs[k] with the surface's hand-written gradient. A replica that leaves a box three times
+    the plotted extent, or turns non-finite, has left: its path stops there and it cannot
+    be chosen. Nor can one that jumps more than a tenth of the plotted diagonal in one
+    step: a path of such jumps shows nothing. The chosen lr has the lowest score among the
+    replicas that stayed: the mean over the path of log10(f - floor + 1e-8), the geometric
+    mean of the excess loss, which rewards falling early and staying low over a late
+    landing after wild swings.
+    Returns {"paths": [(n_k, 2) points], "left": (K,) bool, "final_loss", "score",
+    "chosen": index of the chosen lr or None when every replica left}.
+    """
+    K, steps = len(lrs), surface.steps
+    point = np.tile(np.asarray(surface.start, dtype=float), (K, 1, 1))
+    optimizer = method.make_optimizer(np.asarray(lrs, dtype=float))
+    state = optimizer.init([point])
     x_min, x_max, y_min, y_max = surface.extent
     width, height = x_max - x_min, y_max - y_min
-    path = [point[0, 0].copy()]
-    for _ in range(steps):
-        grad = np.array([[surface.grad(*point[0, 0])]], dtype=float)
-        opt.step([point], [grad], state)
-        x, y = point[0, 0]
-        path.append(point[0, 0].copy())
-        outside = not (
-            x_min - width <= x <= x_max + width and y_min - height <= y <= y_max + height
-        )
-        if not np.all(np.isfinite(point)) or outside:
-            break
-    return np.array(path)
+    track = np.empty((steps + 1, K, 2))
+    track[0] = point[:, 0]
+    ends = np.full(K, steps)
+    inside = np.ones(K, dtype=bool)
+    jump = np.zeros(K)
+    with np.errstate(all="ignore"):
+        for t in range(1, steps + 1):
+            grad = np.stack(surface.grad(point[:, 0, 0], point[:, 0, 1]), axis=-1)[:, None, :]
+            optimizer.step([point], [grad], state)
+            x, y = point[:, 0, 0], point[:, 0, 1]
+            stays = (
+                np.isfinite(x) & np.isfinite(y) & (x_min - width <= x) & (x <= x_max + width)
+                & (y_min - height <= y) & (y <= y_max + height)
+            )  # fmt: skip
+            ends[inside & ~stays] = t - 1
+            inside &= stays
+            track[t] = np.where(inside[:, None], point[:, 0], track[t - 1])
+            jump = np.maximum(jump, np.hypot(*(track[t] - track[t - 1]).T))
+        losses = surface.f(track[..., 0], track[..., 1])
+        score = np.log10(np.maximum(losses - surface.floor, 0) + 1e-8).mean(axis=0)
+    calm = jump <= MAX_JUMP * np.hypot(width, height)
+    score = np.where(inside & calm & np.isfinite(score), score, np.inf)
+    chosen = int(np.argmin(score)) if np.isfinite(score).any() else None
+    return {
+        "paths": [track[: ends[k] + 1, k] for k in range(K)], "left": ~inside,
+        "final_loss": losses[-1], "score": score, "chosen": chosen,
+    }  # fmt: skip
 
 
-def plot_optimizer_paths(
-    out_dir: Path, methods: Sequence[str] = PATH_METHODS
-) -> tuple[Path, dict[str, dict]]:
-    """Figure 8: each optimizer's path over four 2-D surfaces, all from the same start.
+def optimizer_paths_data(results, lrs: Sequence[float] = PATH_LRS) -> dict[str, dict]:
+    """Each of the suite's methods on each surface, its lr tuned per surface.
 
-    Returns (path, data) with data[surface name] = {"start", "lrs", "steps",
-    "paths": {method: (n, 2) points, n <= steps + 1}}.
+    {surface name: {"start", "steps", "minima", "lrs": {label: tuned lr or None},
+    "paths": {label: (n, 2) points at the tuned lr}, "final_loss": {label: f at the end},
+    "distance": {label: distance from the end to the nearest minimum (NaN without one)},
+    "closest": (label, distance) or None}}; a label names a group of methods of
+    ``path_methods`` ("gd = sgd = minibatch"). A method whose every lr left the surface has
+    no path.
     """
-    fig, axes = _panels(len(SURFACES), ncols=2, size=(5.2, 4.4))
+    groups = {" = ".join(names): method for names, method in path_methods(results).items()}
     data = {}
-    for ax, surface in zip(axes, SURFACES, strict=True):
-        paths = {m: optimizer_path(surface, m, surface.steps) for m in methods}
+    for surface in SURFACES:
+        lrs_of, paths, finals, distances = {}, {}, {}, {}
+        for label, method in groups.items():
+            run = surface_paths(surface, method, lrs)
+            k = run["chosen"]
+            lrs_of[label] = None if k is None else lrs[k]
+            if k is None:
+                continue
+            paths[label], finals[label] = run["paths"][k], float(run["final_loss"][k])
+            end = paths[label][-1]
+            distances[label] = min(
+                (float(np.hypot(*(end - np.asarray(m)))) for m in surface.minima),
+                default=np.nan,
+            )
+        reached = {label: d for label, d in distances.items() if np.isfinite(d)}
+        closest = min(reached.items(), key=lambda item: item[1]) if reached else None
         data[surface.name] = {
-            "start": surface.start, "lrs": dict(surface.lrs), "steps": surface.steps,
-            "paths": paths,
+            "start": surface.start, "steps": surface.steps, "minima": surface.minima,
+            "lrs": lrs_of, "paths": paths, "final_loss": finals, "distance": distances,
+            "closest": closest,
         }  # fmt: skip
+    return data
+
+
+def plot_optimizer_paths(results, data: dict | None = None) -> Figure:
+    """The suite's methods on four 2-D surfaces, all from the same start, each at the lr of
+    ``PATH_LRS`` that ends lowest on that surface (the lr in the legend); a large marker
+    ends each path. data: ``optimizer_paths_data(results)``, computed if not given."""
+    data = optimizer_paths_data(results) if data is None else data
+    labels = [" = ".join(names) for names in path_methods(results)]
+    styles = [label.split(" = ")[0] for label in labels]
+    fig, axes = _panels(len(SURFACES), ncols=2, size=(5.6, 4.6))
+    for ax, surface in zip(axes, SURFACES, strict=True):
+        drawn = data[surface.name]
         _draw_surface(ax, surface)
-        for method, path in paths.items():
-            ax.plot(path[:, 0], path[:, 1], linewidth=1.4, markevery=max(1, len(path) // 6),
-                    markersize=4, **method_style(method, methods))  # fmt: skip
+        handles = []
+        for label, first in zip(labels, styles, strict=True):
+            style = method_style(first, styles)
+            lr = drawn["lrs"].get(label)
+            if lr is None:
+                handles.append(Line2D([], [], label=f"{text(label)}: every lr left",
+                                      **{**style, "linestyle": "none"}))  # fmt: skip
+                continue
+            path = drawn["paths"][label]
+            ax.plot(path[:, 0], path[:, 1], linewidth=1.3, markevery=max(1, len(path) // 6),
+                    markersize=3, **style)  # fmt: skip
+            ax.plot(*path[-1], linestyle="none", marker=style["marker"], markersize=10,
+                    color=style["color"], markeredgecolor="black", zorder=5)  # fmt: skip
+            handles.append(Line2D([], [], label=f"{text(label)}, lr {lr:g}", markersize=6,
+                                  **style))  # fmt: skip
         ax.plot(*surface.start, marker="o", color="black", markersize=7, markerfacecolor="white")
-        if surface.minimum is not None:
-            ax.plot(*surface.minimum, marker="*", color="black", markersize=12,
-                    markerfacecolor="white")  # fmt: skip
+        for minimum in surface.minima:
+            ax.plot(*minimum, marker="*", color="black", markersize=13, markerfacecolor="white",
+                    zorder=6)  # fmt: skip
         ax.set_xlim(surface.extent[:2])
         ax.set_ylim(surface.extent[2:])
         ax.set_title(f"{surface.name}: {surface.steps} steps")
         network = surface.f is _network
         ax.set_xlabel("w2 (input 2 → hidden 1)" if network else "x")
         ax.set_ylabel("w5 (hidden 1 → output 1)" if network else "y")
-    handles = _legend_handles(methods) + [
+        ax.legend(handles=handles, fontsize="x-small", loc=surface.legend, framealpha=0.85)
+    _figure_legend(fig, [
         Line2D([], [], linestyle="none", marker="o", color="black", markerfacecolor="white",
                label="start"),
         Line2D([], [], linestyle="none", marker="*", color="black", markerfacecolor="white",
-               markersize=10, label="minimum / saddle point"),
-    ]  # fmt: skip
-    _figure_legend(fig, handles, ncol=4)
-    fig.suptitle("Optimizer paths (contours of the loss, lighter = lower; a marker every "
-                 "sixth of the path shows its pace)", fontsize="medium")  # fmt: skip
-    return _save(fig, Path(out_dir) / "optimizer_paths.png"), data
+               markersize=10, label="minimum"),
+        Line2D([], [], linestyle="none", marker="o", color="0.5", markeredgecolor="black",
+               markersize=8, label="end of a path"),
+    ], ncol=3)  # fmt: skip
+    fig.suptitle("Optimizer paths, each at its best lr for the surface (contours of the loss, "
+                 "lighter = lower; small markers every sixth of a path show its pace)",
+                 fontsize="medium")  # fmt: skip
+    return fig
 
 
 def _draw_surface(ax, surface: Surface) -> None:
@@ -1310,66 +1441,91 @@ def _draw_surface(ax, surface: Surface) -> None:
 # ------------------------------------------------------------------------------ all
 
 
-def figure_tasks(results, out_dir: Path) -> list[tuple[str, Callable, tuple]]:
-    """(key, plot function, its arguments) of every figure ``draw_figures`` draws, the
-    slowest first."""
-    tasks: list[tuple[str, Callable, tuple]] = []
+@dataclass(frozen=True)
+class FigureTask:
+    """One figure of ``draw_figures``: its key, file name (without suffix), the function that
+    computes what it draws, the plot function, and their leading arguments."""
+
+    key: str
+    stem: str
+    data: Callable
+    plot: Callable
+    args: tuple
+
+    def draw(self, out_dir: Path, format: str = "png") -> tuple[Path, Any]:
+        """Compute, draw and save the figure; (path, data). For PDF a PNG is written
+        beside it, for the HTML report to embed."""
+        data = self.data(*self.args)
+        fig = self.plot(*self.args, data=data)
+        path = save_figure(fig, Path(out_dir) / self.stem, format)
+        if format == "pdf":
+            save_figure(fig, path, "png")
+        return path, data
+
+
+def figure_tasks(results) -> list[FigureTask]:
+    """Every figure ``draw_figures`` draws, the slowest first."""
+    paths = FigureTask("optimizer_paths", "optimizer_paths", optimizer_paths_data,
+                       plot_optimizer_paths, (results,))  # fmt: skip
+    lr = FigureTask("lr_sensitivity", "lr_sensitivity", lr_sensitivity_data,
+                    plot_lr_sensitivity, (results,))  # fmt: skip
     if results.evaluation.empty:  # an interrupted run: nothing evaluated yet
-        if len(results.tuning):
-            tasks.append(("lr_sensitivity", plot_lr_sensitivity, (results, out_dir)))
-        return [*tasks, ("optimizer_paths", plot_optimizer_paths, (out_dir,))]
-    tasks += [
-        ("final_test", plot_final_test, (results, out_dir)),
-        ("lr_sensitivity", plot_lr_sensitivity, (results, out_dir)),
-        ("loss_vs_epoch", plot_loss_curves, (results, out_dir, "epoch")),
-        ("convergence_speed", plot_convergence_speed, (results, out_dir)),
-        ("optimizer_paths", plot_optimizer_paths, (out_dir,)),
-        *((f"loss_vs_{axis}", plot_loss_curves, (results, out_dir, axis)) for axis in AXIS_LABELS
-          if axis != "epoch"),
+        return [lr, paths] if len(results.tuning) else [paths]
+    tasks = [
+        FigureTask("final_test", "final_test", final_test_data, plot_final_test, (results,)),
+        lr,
+        FigureTask("loss_vs_epoch", "loss_vs_epoch", loss_curve_data, plot_loss_curves,
+                   (results, "epoch")),
+        FigureTask("convergence_speed", "convergence_speed", convergence_data,
+                   plot_convergence_speed, (results,)),
+        paths,
+        FigureTask("loss_vs_seconds", "loss_vs_seconds", loss_curve_data, plot_loss_curves,
+                   (results, "seconds")),
+        *(FigureTask(f"decision_boundaries:{d}", f"decision_boundaries_{slug(d)}",
+                     decision_boundary_data, plot_decision_boundaries, (results, d))
+          for d in two_d_datasets(results)),
+        FigureTask("performance_profile", "performance_profile", performance_profiles_data,
+                   plot_performance_profile, (results,)),
+        FigureTask("verdicts", "verdicts", verdict_data, plot_verdicts, (results,)),
     ]  # fmt: skip
-    for dataset in two_d_datasets(results):
-        key = f"decision_boundaries:{dataset}"
-        tasks.append((key, plot_decision_boundaries, (results, dataset, out_dir)))
-    tasks += [
-        ("performance_profile", plot_performance_profile, (results, out_dir)),
-        ("verdicts", plot_verdicts, (results, out_dir)),
-    ]
     if critical_difference_data(results) is not None:
-        tasks.append(("critical_difference", plot_critical_difference, (results, out_dir)))
+        tasks.append(FigureTask("critical_difference", "critical_difference",
+                                critical_difference_data, plot_critical_difference,
+                                (results,)))  # fmt: skip
     return tasks
 
 
-def draw_figures(results, out_dir: str | Path, jobs: int = 1) -> dict[str, tuple[Path, Any]]:
-    """Every figure of a Results into ``out_dir``: {key: (path, data)}.
+def draw_figures(
+    results, out_dir: str | Path, jobs: int = 1, format: str = "png"
+) -> dict[str, tuple[Path, Any]]:
+    """Every figure of a Results into ``out_dir`` as ``format`` files: {key: (path, data)}.
 
-    Keys: lr_sensitivity, loss_vs_epoch, loss_vs_samples, loss_vs_seconds, final_test,
-    convergence_speed, performance_profile, verdicts, critical_difference (when the
-    Friedman ranks exist), decision_boundaries:<dataset> (one per 2-D dataset),
-    optimizer_paths. Without evaluation trials (a run interrupted in tuning) only the
-    lr sensitivity (when there are tuning trials) and the optimizer paths. jobs > 1 draws
-    them in that many worker processes (loky's reusable executor, which a run has warmed).
+    Keys: lr_sensitivity, loss_vs_epoch, loss_vs_seconds, final_test, convergence_speed,
+    performance_profile, verdicts, critical_difference (when the Friedman ranks exist),
+    decision_boundaries:<dataset> (one per 2-D dataset), optimizer_paths. Without
+    evaluation trials (a run interrupted in tuning) only the lr sensitivity (when there are
+    tuning trials) and the optimizer paths. data is what the figure shows (the ``*_data``
+    function's result). jobs > 1 draws them in that many worker processes (loky's reusable
+    executor, which a run has warmed).
     """
-    tasks = figure_tasks(results, Path(out_dir))
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
+    tasks, out_dir = figure_tasks(results), Path(out_dir)
     if jobs > 1 and len(tasks) > 1:
         from joblib.externals.loky import get_reusable_executor
 
         executor = get_reusable_executor(max_workers=jobs)
-        drawn = [f.result() for f in [executor.submit(fn, *args) for _, fn, args in tasks]]
+        futures = [executor.submit(task.draw, out_dir, format) for task in tasks]
+        drawn = [future.result() for future in futures]
     else:
-        drawn = [function(*args) for _, function, args in tasks]
-    order = [key for key, _, _ in tasks]
-    figures = dict(zip(order, drawn, strict=True))
-    return {key: figures[key] for key in sorted(order, key=_figure_order)}
+        drawn = [task.draw(out_dir, format) for task in tasks]
+    figures = dict(zip([task.key for task in tasks], drawn, strict=True))
+    return {key: figures[key] for key in sorted(figures, key=_figure_order)}
 
 
 def _figure_order(key: str) -> int:
     """The order draw_figures returns its keys in (the order of its docstring)."""
-    kinds = ("lr_sensitivity", "loss_vs_epoch", "loss_vs_samples", "loss_vs_seconds",
-             "final_test", "convergence_speed", "performance_profile", "verdicts",
-             "critical_difference", "decision_boundaries", "optimizer_paths")  # fmt: skip
+    kinds = ("lr_sensitivity", "loss_vs_epoch", "loss_vs_seconds", "final_test",
+             "convergence_speed", "performance_profile", "verdicts", "critical_difference",
+             "decision_boundaries", "optimizer_paths")  # fmt: skip
     return kinds.index(key.partition(":")[0])
-
-
-def draw_all(results, out_dir: str | Path) -> dict[str, Path]:
-    """Every figure of a Results as PNG files in ``out_dir``: {key: path} (keys: draw_figures)."""
-    return {key: path for key, (path, _) in draw_figures(results, out_dir).items()}

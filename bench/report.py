@@ -19,9 +19,10 @@ both files from one outline of sections, in this order:
 
 Everything but the learning-rate sensitivity figure comes from the evaluation trials.
 The HTML is one self-contained file (images as base64 data URIs, inline CSS, no scripts,
-fonts or links to elsewhere) that reads on a laptop or a phone and prints. The Markdown
-refers to the PNGs by relative path. Every text, including names from suite files, is
-escaped when it is written (``html.escape``), never before.
+fonts or links to elsewhere) that reads on a laptop or a phone and prints, every figure at
+the same scale. The Markdown refers to the figures (PNG or SVG) by relative path. Every
+text, including names from suite files, is escaped when it is written (``html.escape``),
+never before.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from bench import metrics, plots, stats
 
@@ -68,7 +70,9 @@ class Table:
 
 @dataclass
 class Figure:
-    """A PNG with its title and a caption that says what to read off it."""
+    """A figure file with its title and a caption that says what to read off it.
+
+    path: the PNG or SVG the report shows (for a PDF figure, the PNG drawn beside it)."""
 
     path: Path
     title: str
@@ -89,35 +93,41 @@ class Section:
 
 
 def write_report(
-    results, figures: dict[str, tuple[Path, object]] | None = None, jobs: int = 1
+    results,
+    figures: dict[str, tuple[Path, object]] | None = None,
+    jobs: int = 1,
+    format: str = "png",
 ) -> Path:
-    """Write DIR/figures/*.png, DIR/report.md and DIR/report.html; return the HTML's path.
+    """Write DIR/figures/*.<format>, DIR/report.md and DIR/report.html; return the HTML's path.
 
     results: a ``bench.Results`` (``bench.load(DIR)`` or ``bench.run(...)``); DIR is
     ``results.out``. figures: the output of ``plots.draw_figures`` when already drawn;
-    by default they are drawn here, into DIR/figures, by ``jobs`` processes.
+    by default they are drawn here, into DIR/figures, by ``jobs`` processes, as ``format``
+    (png, svg or pdf; the HTML embeds PNG or SVG, and for PDF the PNG drawn beside it).
     """
     out = Path(results.out)
     out.mkdir(parents=True, exist_ok=True)
     if figures is None:
-        figures = plots.draw_figures(results, out / "figures", jobs=jobs)
+        figures = plots.draw_figures(results, out / "figures", jobs=jobs, format=format)
     title = f"Optimizer benchmark: {results.suite.get('name', out.name)}"
-    sections = report_sections(results, {key: path for key, (path, _) in figures.items()})
+    sections = report_sections(results, figures)
     (out / "report.md").write_text(to_markdown(title, sections, out), encoding="utf-8")
     html_path = out / "report.html"
     html_path.write_text(to_html(title, sections), encoding="utf-8")
     return html_path
 
 
-def report_sections(results, figures: dict[str, Path]) -> list[Section]:
+def report_sections(results, drawn: dict[str, tuple[Path, object]]) -> list[Section]:
     """The report's outline: conclusions, setup, one section per dataset, ranking, figures,
-    notes."""
+    notes. drawn: ``plots.draw_figures``' {key: (path, data)}."""
+    figures = {key: shown(path) for key, (path, _) in drawn.items()}
+    paths = drawn.get("optimizer_paths", (None, None))[1]
     return [
         conclusions(results, figures),
         setup(results),
         *[dataset_section(results, name) for name in datasets_of(results)],
         ranking_section(results),
-        figure_section(figures),
+        figure_section(figures, paths),
         notes(results),
     ]
 
@@ -910,7 +920,7 @@ def ranking_section(results) -> Section:
 # ------------------------------------------------------------------------------ 5. figures
 
 FIGURE_ORDER = (
-    "verdicts", "loss_vs_samples", "loss_vs_seconds", "lr_sensitivity", "final_test",
+    "verdicts", "loss_vs_seconds", "lr_sensitivity", "final_test",
     "convergence_speed", "performance_profile", "decision_boundaries", "optimizer_paths",
 )  # fmt: skip
 CAPTIONS = {
@@ -940,13 +950,6 @@ CAPTIONS = {
         "to the best. Methods by mean rank (in brackets). Read off whether a method's "
         "standing holds across datasets or rests on one or two, and how many comparisons "
         "the seeds leave open.",
-    ),
-    "loss_vs_samples": (
-        "Training loss against samples processed",
-        "The training-loss curves against samples processed (gradient evaluations). Every "
-        "method sees each training sample once per epoch, so this is the epoch figure on "
-        "the cost axis that compares full-batch, single-sample and mini-batch methods on "
-        "equal work.",
     ),
     "loss_vs_seconds": (
         "Training loss against time",
@@ -1004,31 +1007,55 @@ CAPTIONS = {
     ),
     "optimizer_paths": (
         "Optimizer paths on 2-D surfaces: the intuition",
-        "Six optimizers run from the same start (white circle) on four surfaces, with a "
-        "learning rate per surface chosen by hand to show typical behaviour; markers every "
-        "sixth of a path show its pace. Momentum overshoots: on Beale it swings far past the "
-        "valley floor before settling, and on the saddle it rolls through the saddle point "
-        "and back. Adagrad slows: its steps shrink as its sum of squared gradients grows, so "
-        "it crawls along Rosenbrock's valley while momentum and Adam reach the minimum (star). "
-        "Adam copes with the saddle: started on the ridge where the gradient across it is "
-        "tiny, plain gradient descent first slides into the saddle point and leaves it only "
-        "slowly, while Adam (and RMSprop and Adagrad) rescale that tiny gradient and head "
-        "downhill at once. The fourth panel is the classic 2-2-2 network (x = (0.05, 0.10), "
-        "y = (0.01, 0.99), half squared error) over two of its weights, the others at their "
-        "classic values: a flat plateau on the left where the hidden ReLU is dead and a "
-        "curved valley towards large w2 and negative w5.",
+        "The suite's methods run from the same start (white circle) on four surfaces, each "
+        "at the learning rate of a grid from 1e-4 to 10 (half decades) that brings the loss "
+        "down fastest on that surface (the lowest mean log loss along the path, among the "
+        "lrs whose path stays on the surface without jumps): network learning rates do not "
+        "transfer to these surfaces. Methods that differ only in batch size follow one path "
+        "(a surface has no samples). A large marker ends each path, small ones mark every "
+        "sixth of it, so that spacing shows pace. Rosenbrock's curved valley rewards "
+        "per-coordinate step sizes; on Beale the steep walls punish a large step; the saddle "
+        "x² − y² + y⁴/4 is started on its ridge, where the gradient across it is tiny: plain "
+        "gradient descent slides into the saddle point and leaves it only slowly, while "
+        "methods that rescale the gradient (Adam, RMSprop, Adagrad) head downhill at once. "
+        "The fourth panel is the classic 2-2-2 network (x = (0.05, 0.10), y = (0.01, 0.99), "
+        "half squared error) over two of its weights: a flat plateau where the hidden ReLU "
+        "is dead, and a valley towards large w2 and negative w5 that has no minimum.",
     ),
 }
 
 
-def caption_for(key: str) -> tuple[str, str]:
-    """(title, caption) of a figure key; decision_boundaries:<dataset> names the dataset."""
+def shown(path: Path) -> Path:
+    """The file the report shows for a figure: itself, or for a PDF the PNG beside it."""
+    path = Path(path)
+    return path.with_suffix(".png") if path.suffix == ".pdf" else path
+
+
+def caption_for(key: str, paths: dict | None = None) -> tuple[str, str]:
+    """(title, caption) of a figure key; decision_boundaries:<dataset> names the dataset;
+    the optimizer paths' caption ends with what ``paths`` (``optimizer_paths_data``) shows."""
     kind, _, name = key.partition(":")
     title, caption = CAPTIONS[kind]
+    if kind == "optimizer_paths" and paths:
+        caption = f"{caption} {closest_text(paths)}"
     return title.replace("{name}", name), caption.replace("{name}", name)
 
 
-def figure_section(figures: dict[str, Path]) -> Section:
+def closest_text(paths: dict) -> str:
+    """Which method ended closest to a minimum on each surface that has one, and how close."""
+    parts = []
+    for surface, data in paths.items():
+        if data["closest"] is None:
+            continue
+        label, distance = data["closest"]
+        lr = data["lrs"][label]
+        parts.append(f"on {surface}, {label} (lr {lr:g}), {distance:.2g} from the minimum")
+    if not parts:
+        return ""
+    return "Closest after the steps shown: " + "; ".join(parts) + "."
+
+
+def figure_section(figures: dict[str, Path], paths: dict | None = None) -> Section:
     """Every figure but the conclusions' two, in FIGURE_ORDER, each with its caption."""
     blocks: list = [
         Paragraph(
@@ -1038,7 +1065,7 @@ def figure_section(figures: dict[str, Path]) -> Section:
     ]
     for kind in FIGURE_ORDER:
         for key in [k for k in figures if k.partition(":")[0] == kind]:
-            title, caption = caption_for(key)
+            title, caption = caption_for(key, paths)
             blocks.append(
                 Section(anchor("figure", key), title, [Figure(figures[key], title, caption)], 3)
             )
@@ -1205,12 +1232,34 @@ def _html_block(block) -> str:
         return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in block.items) + "</ul>"
     if isinstance(block, Table):
         return _html_table(block)
-    data = base64.b64encode(Path(block.path).read_bytes()).decode("ascii")
+    path = Path(block.path)
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    mime = "image/svg+xml" if path.suffix == ".svg" else "image/png"
+    width = round(figure_inches(path) * PIXELS_PER_INCH)
     return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(block.title)}">'
+        f'<figure><img src="data:{mime};base64,{data}" alt="{html.escape(block.title)}" '
+        f'style="width: min(100%, {width}px)">'
         f"<figcaption><strong>{html.escape(block.title)}.</strong> "
         f"{html.escape(block.caption)}</figcaption></figure>"
     )
+
+
+# Every figure is shown at the same scale, whatever its size in inches (a figure wider than
+# the page is shrunk to fit): 12.5 inches, the widest of three panels, fill the page.
+PIXELS_PER_INCH = 78
+
+
+def figure_inches(path: Path) -> float:
+    """The width of a figure file in inches: a PNG's pixels over plots.DPI, an SVG's points
+    over 72."""
+    if path.suffix == ".svg":
+        head = path.read_text(encoding="utf-8")[:2000]
+        found = re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"', head)
+        if found is None:
+            raise ValueError(f"{path}: an SVG without a width in points")
+        return float(found.group(1)) / 72
+    with Image.open(path) as image:
+        return image.size[0] / plots.DPI
 
 
 def _html_table(table: Table) -> str:

@@ -50,7 +50,7 @@ def reports(monkeypatch):
     tested with the report (test_report.py)."""
     calls = []
 
-    def write_report(results, jobs=1):
+    def write_report(results, jobs=1, format="png"):
         calls.append(results)
         return results.out / "report.html"
 

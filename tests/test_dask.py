@@ -182,7 +182,7 @@ def marked(cluster, tmp_path_factory):
 def reports(monkeypatch):
     """bench.report replaced by a stub module: these tests are about training."""
     stub = types.ModuleType("bench.report")
-    stub.write_report = lambda results, jobs=1: results.out / "report.html"
+    stub.write_report = lambda results, jobs=1, format="png": results.out / "report.html"
     monkeypatch.setitem(sys.modules, "bench.report", stub)
 
 

@@ -112,7 +112,7 @@ def copy(finished, tmp_path):
 def reports(monkeypatch):
     """bench.report replaced by a stub module: these tests are about the store."""
     stub = types.ModuleType("bench.report")
-    stub.write_report = lambda results, jobs=1: results.out / "report.html"
+    stub.write_report = lambda results, jobs=1, format="png": results.out / "report.html"
     monkeypatch.setitem(sys.modules, "bench.report", stub)
 
 

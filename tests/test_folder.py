@@ -81,7 +81,7 @@ def quiet_report(monkeypatch):
     """The CLI's report skipped: drawing is tested with the report."""
     import bench.cli
 
-    monkeypatch.setattr(bench.cli, "finish", lambda results, jobs: None)
+    monkeypatch.setattr(bench.cli, "finish", lambda results, jobs, format="png": None)
 
 
 # ------------------------------------------------------------------------------ another suite

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
 
 import bench
 from bench import metrics, plots, protocol, tables
@@ -211,9 +212,8 @@ def test_drawing_leaves_the_matplotlib_backend_and_pyplot_alone(tmp_path):
             mean_rank=pd.Series({{"a": 1.2, "b": 2.0, "c": 2.8}}), critical_difference=1.5,
             p_value=0.2, n_datasets=4, separated=[],
         )
-        path, _ = plots.plot_critical_difference(
-            SimpleNamespace(friedman=friedman), {str(tmp_path)!r}
-        )
+        fig = plots.plot_critical_difference(SimpleNamespace(friedman=friedman))
+        path = plots.save_figure(fig, {str(tmp_path / "cd")!r})
         assert path.read_bytes().startswith({PNG_MAGIC!r})
         assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
         assert "matplotlib.pyplot" not in sys.modules
@@ -230,7 +230,7 @@ def eval_curves(results) -> pd.DataFrame:
     return results.curves[results.curves["phase"] == "eval"]
 
 
-@pytest.mark.parametrize("axis", ["epoch", "samples", "seconds"])
+@pytest.mark.parametrize("axis", ["epoch", "seconds"])
 def test_loss_curves_are_geometric_means_over_the_evaluation_seeds(results, figures, axis):
     data = figures[f"loss_vs_{axis}"][1]
     losses = ["train_loss", "val_loss"] if axis == "epoch" else ["train_loss"]
@@ -265,10 +265,8 @@ def test_the_vectorised_interval_is_confidence_interval_with_floor_and_nan():
 
 
 def test_an_unknown_cost_axis_is_refused_by_name(results):
-    with pytest.raises(
-        ValueError, match=r"axis must be one of epoch, samples, seconds; got 'steps'"
-    ):
-        plots.loss_curve_data(results, "steps")
+    with pytest.raises(ValueError, match=r"axis must be one of epoch, seconds; got 'samples'"):
+        plots.loss_curve_data(results, "samples")  # the same for every method: epochs x n
 
 
 # ------------------------------------------------------------------------------ 3: lr sensitivity
@@ -539,7 +537,7 @@ def test_decision_boundaries_are_the_early_stopped_networks_predictions(results,
 
 def test_decision_boundaries_refuse_a_dataset_with_more_features(results, tmp_path):
     with pytest.raises(ValueError, match="2 features; 'regression' has 3"):
-        plots.plot_decision_boundaries(results, "regression", tmp_path)
+        plots.decision_boundary_data(results, "regression")
 
 
 # ------------------------------------------------------------------------------ 8: paths
@@ -573,41 +571,132 @@ def test_network_surface_is_the_classic_2_2_2_loss_written_out():
     assert float(plots._network(np.array(w2), np.array(w5))) == pytest.approx(loss, rel=1e-12)
 
 
+GD = "gd = minibatch"  # the tiny suite's two SGD methods, one path on a surface
+
+
 def test_every_path_starts_at_the_surface_start_and_gd_takes_the_gradient_step(figures):
     data = figures["optimizer_paths"][1]
     for surface in plots.SURFACES:
-        paths = data[surface.name]["paths"]
-        for path in paths.values():
+        drawn = data[surface.name]
+        for path in drawn["paths"].values():
             np.testing.assert_array_equal(path[0], surface.start)
+            assert len(path) <= surface.steps + 1
         grad = np.array(surface.grad(*surface.start))
-        first = np.array(surface.start) - surface.lrs["gd"] * grad
-        np.testing.assert_allclose(paths["gd"][1], first, rtol=1e-12)
+        first = np.array(surface.start) - drawn["lrs"][GD] * grad
+        np.testing.assert_allclose(drawn["paths"][GD][1], first, rtol=1e-12)
 
 
-def test_paths_show_what_the_caption_says(figures):
+def test_the_paths_are_the_suite_s_methods_each_tuned_on_each_surface(results, figures):
     data = figures["optimizer_paths"][1]
-    saddle = data["saddle x² − y²"]["paths"]
-    assert saddle["gd"][:, 0].max() <= 0 < saddle["momentum"][:, 0].max()  # momentum overshoots
+    # gd and minibatch differ only in batch size, which a surface does not have
+    assert [" = ".join(g) for g in plots.path_methods(results)] == [GD, "adam"]
+    for surface in plots.SURFACES:
+        drawn = data[surface.name]
+        assert set(drawn["paths"]) == {GD, "adam"}
+        method = plots.path_methods(results)[("adam",)]
+        run = plots.surface_paths(surface, method)
+        # the tuned lr scores best among the lrs tried, and its path is the one drawn
+        assert drawn["lrs"]["adam"] == plots.PATH_LRS[run["chosen"]]
+        assert run["score"][run["chosen"]] == np.min(run["score"])
+        np.testing.assert_array_equal(drawn["paths"]["adam"], run["paths"][run["chosen"]])
+    # the lr that suits a surface is not the network's: adam's differs across surfaces
+    assert len({data[s.name]["lrs"]["adam"] for s in plots.SURFACES}) > 1
 
-    def steps_to_leave(path):
-        return int(np.argmax(np.abs(path[:, 1]) > 1))
 
-    assert steps_to_leave(saddle["adam"]) < steps_to_leave(saddle["gd"]) / 2  # Adam escapes
-    rosenbrock = data["Rosenbrock"]["paths"]
+def test_closest_is_the_method_whose_end_is_nearest_a_minimum(figures):
+    data = figures["optimizer_paths"][1]
+    for surface in plots.SURFACES:
+        drawn = data[surface.name]
+        if not surface.minima:
+            assert drawn["closest"] is None
+            continue
+        for label, path in drawn["paths"].items():
+            nearest = min(np.linalg.norm(path[-1] - np.array(m)) for m in surface.minima)
+            assert drawn["distance"][label] == pytest.approx(nearest, rel=1e-12)
+        label, distance = drawn["closest"]
+        assert distance == min(drawn["distance"].values())
 
-    def distance(path):
-        return np.linalg.norm(path[-1] - (1.0, 1.0))
 
-    assert distance(rosenbrock["adagrad"]) > 5 * distance(rosenbrock["adam"])  # Adagrad slows
-    assert distance(rosenbrock["momentum"]) < distance(rosenbrock["gd"])
+def test_a_custom_optimizer_gets_its_path_and_methods_alike_on_a_surface_share_one(tmp_path):
+    module = tmp_path / "mylion.py"
+    module.write_text(textwrap.dedent(LION))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        suite = SimpleNamespace(suite={"methods": {
+            "gd": spec("gd", "SGD", None), "sgd": spec("sgd", "SGD", 1),
+            "lion": spec("lion", "mylion:Lion", 32),
+        }})  # fmt: skip
+        groups = plots.path_methods(suite)
+        assert list(groups) == [("gd", "sgd"), ("lion",)]
+        data = plots.optimizer_paths_data(suite)
+        fig = plots.plot_optimizer_paths(suite, data)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("mylion", None)
+    rosenbrock = data["Rosenbrock"]
+    assert set(rosenbrock["paths"]) == {"gd = sgd", "lion"}
+    lion = rosenbrock["paths"]["lion"]
+    # Lion moves every coordinate by exactly lr (times the sign) on its first step
+    lr = rosenbrock["lrs"]["lion"]
+    np.testing.assert_allclose(np.abs(lion[1] - lion[0]), [lr, lr], rtol=1e-12)
+    labels = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().texts]
+    assert f"lion, lr {lr:g}" in labels
+    assert any(label.startswith("gd = sgd, lr ") for label in labels)
+
+
+LION = """
+import numpy as np
+
+
+class Lion:
+    elementwise = True
+
+    def __init__(self, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
+        self.lr, self.betas, self.weight_decay = lr, betas, weight_decay
+
+    def init(self, params):
+        return {"exp_avg": [np.zeros_like(p) for p in params]}
+
+    def step(self, params, grads, state):
+        beta1, beta2 = self.betas
+        for p, g, m in zip(params, grads, state["exp_avg"]):
+            lr = np.reshape(self.lr, (-1,) + (1,) * (p.ndim - 1))
+            p -= lr * (np.sign(beta1 * m + (1 - beta1) * g) + self.weight_decay * p)
+            m += (1 - beta2) * (g - m)
+"""
+
+
+def spec(name: str, optimizer: str, batch_size) -> dict:
+    return {"name": name, "optimizer": optimizer, "batch_size": batch_size, "lrs": [0.1],
+            "args": {}, "search": {}}  # fmt: skip
+
+
+def test_the_saddle_shows_what_the_caption_says(figures):
+    saddle = figures["optimizer_paths"][1]["saddle x² − y² + y⁴/4"]["paths"]
+
+    def steps_to_leave(path):  # the ridge y = 0, which gd follows into the saddle point
+        return int(np.argmax(np.abs(path[:, 1]) > 0.5))
+
+    assert steps_to_leave(saddle["adam"]) < steps_to_leave(saddle[GD]) / 2  # Adam escapes
+    assert np.abs(saddle[GD][: steps_to_leave(saddle[GD]), 0]).min() < 0.05  # gd stalls
 
 
 # ------------------------------------------------------------------------------ all
 
 
+def test_every_plot_function_returns_a_figure_a_notebook_can_restyle(results, figures):
+    for task in plots.figure_tasks(results):
+        fig = task.plot(*task.args, data=figures[task.key][1])
+        assert isinstance(fig, Figure), task.key
+        assert fig.canvas.figure is fig and fig.axes  # drawn, not saved: no file is written
+    fig = plots.plot_final_test(results)  # the data computed when not given
+    fig.axes[0].set_title("restyled")
+    assert fig.axes[0].get_title() == "restyled"
+
+
 def test_draw_figures_writes_every_figure_as_a_small_png(figures):
     assert set(figures) == {
-        "loss_vs_epoch", "loss_vs_samples", "loss_vs_seconds", "lr_sensitivity", "final_test",
+        "loss_vs_epoch", "loss_vs_seconds", "lr_sensitivity", "final_test",
         "convergence_speed", "performance_profile", "verdicts", "critical_difference",
         "decision_boundaries:moons", "optimizer_paths",
     }  # fmt: skip

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from backprop import MLP, train
 
@@ -84,8 +85,14 @@ def test_the_harness_example_runs_a_custom_dataset_to_a_report(tmp_path, monkeyp
     assert winner.method in ("sgd", "adam") and winner["rank"] == 1
     assert [p.shape for p in params] == [(1, 2, 8), (1, 1, 8), (1, 8, 1), (1, 1, 1)]
     assert net.sizes == (2, 8, 1)
-    path, data = namespace["path"], namespace["data"]
-    assert Path(path).is_file() and len(data) > 0
+    fig, path = namespace["fig"], Path(namespace["path"])
+    assert (
+        isinstance(fig, Figure) and fig.axes[0].get_title() == "test loss on moons, early-stopped"
+    )
+    assert path == Path("results/tiny/final_test.svg") and path.read_text().startswith("<?xml")
+    changes = namespace["changes"]
+    assert changes["values"].empty and changes["settings"].empty and changes["only"].empty
+    assert len(changes["pairs"]) == 4 and (changes["pairs"]["trials_differing"] == 0).all()
     html = Path(namespace["html"]).resolve()
     assert html == out.resolve() / "report.html" and (out / "report.md").is_file()
     assert "rings" in html.read_text() and (out / "figures" / "final_test.png").is_file()

@@ -9,18 +9,22 @@ import base64
 import dataclasses
 import functools
 import html as html_module
+import io
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from test_plots import PNG_MAGIC, tiny_run
 
 import bench
-from bench import report, stats
+from bench import plots, report, stats
 
 EVIL = '<script>alert("x")</script> & co'
 PAIRS_SUITE = """
@@ -173,6 +177,51 @@ def test_every_image_is_an_embedded_png_of_a_drawn_figure(page, figures):
         assert content.startswith(PNG_MAGIC)
         embedded.add(content)
     assert embedded == {Path(path).read_bytes() for path, _ in figures.values()}
+
+
+def test_every_figure_is_shown_at_the_same_scale(page, figures):
+    widths = {}
+    for _, attributes in [t for t in Page(page).tags if t[0] == "img"]:
+        found = re.fullmatch(r"width: min\(100%, (\d+)px\)", attributes["style"])
+        content = base64.b64decode(attributes["src"].partition(",")[2])
+        key = next(k for k, (path, _) in figures.items() if Path(path).read_bytes() == content)
+        with Image.open(io.BytesIO(content)) as image:
+            inches = image.size[0] / plots.DPI
+        widths[key] = int(found.group(1)) / inches  # css pixels per inch of figure
+    # the two-panel performance profile was drawn at twice the scale of the three-panel curves
+    assert widths["performance_profile"] == pytest.approx(widths["loss_vs_epoch"], rel=0.01)
+    assert max(widths.values()) == pytest.approx(min(widths.values()), rel=0.01)
+
+
+def test_svg_figures_are_valid_and_embedded_as_svg(results, figures, tmp_path):
+    shutil.copy(results.store_path, tmp_path / "runs.sqlite")
+    out = dataclasses.replace(results, out=tmp_path)
+    drawn = plots.draw_figures(out, tmp_path / "figures", format="svg")
+    assert set(drawn) == set(figures)
+    for path, _ in drawn.values():
+        assert Path(path).suffix == ".svg"
+        root = ElementTree.parse(path).getroot()  # parses as XML
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    page = report.write_report(out, drawn).read_text()
+    images = [a["src"] for tag, a in Page(page).tags if tag == "img"]
+    assert len(images) == len(drawn)
+    assert all(src.startswith("data:image/svg+xml;base64,") for src in images)
+    markdown = (tmp_path / "report.md").read_text()
+    assert "](figures/verdicts.svg)" in markdown
+    # the same figure gives the same file: no date, no random ids
+    again = plots.save_figure(plots.plot_verdicts(results), tmp_path / "again.svg")
+    assert again.read_bytes() == (tmp_path / "figures" / "verdicts.svg").read_bytes()
+
+
+def test_a_pdf_figure_is_a_pdf_and_the_report_shows_the_png_beside_it(results, tmp_path):
+    task = next(t for t in plots.figure_tasks(results) if t.key == "verdicts")
+    path, _ = task.draw(tmp_path, "pdf")
+    assert path == tmp_path / "verdicts.pdf"
+    assert path.read_bytes().startswith(b"%PDF-")
+    assert path.with_suffix(".png").read_bytes().startswith(PNG_MAGIC)
+    assert report.shown(path) == path.with_suffix(".png")
+    with pytest.raises(ValueError, match="format must be one of png, svg, pdf; got 'jpg'"):
+        plots.save_figure(plots.plot_verdicts(results), tmp_path / "v", "jpg")
 
 
 def test_markdown_links_every_figure_by_relative_path(html_path, figures):
@@ -538,9 +587,7 @@ def test_a_run_interrupted_in_tuning_reports_that_there_is_nothing_to_conclude(
         results, trials=results.tuning, curves=results.curves[results.curves["phase"] == "tune"],
         summary=summary, comparisons=comparisons, ranking=ranking, friedman=None, out=tmp_path,
     )  # fmt: skip
-    monkeypatch.setattr(plots, "plot_optimizer_paths", lambda out: (None, None))
     figures = plots.draw_figures(tuned_only, tmp_path / "figures")
     assert set(figures) == {"lr_sensitivity", "optimizer_paths"}
-    del figures["optimizer_paths"]
     page = report.write_report(tuned_only, figures).read_text()
     assert "No evaluation trial is in the store yet" in conclusions_text(page)

@@ -1,5 +1,9 @@
 """A multilayer perceptron trained by hand-written backpropagation, on a population axis.
 
+A learner should read ``backprop/reference.py`` first: the same backpropagation for one
+replica in the plain form of the derivation (about 30 lines), which the tests hold this
+module to. This module is the fast path of the same equations.
+
 Notation (layer l = 1..L, a_0 = X):
 
     z_l = a_{l-1} @ W_l + b_l          W_l: (K, fan_in, fan_out), b_l: (K, 1, fan_out)
@@ -9,7 +13,7 @@ Notation (layer l = 1..L, a_0 = X):
 Backpropagation is the chain rule applied layer by layer from the output down. With
 delta_l = dE/dz_l,
 
-    delta_L     = dE/dyhat * dyhat/dz_L                       (``_output_delta``)
+    delta_L     = dE/dyhat * dyhat/dz_L                       (each loss's ``delta``, ``losses.py``)
     dE/dW_l     = a_{l-1}^T @ delta_l                         (sum over samples)
     dE/db_l     = sum over samples of delta_l
     delta_{l-1} = (delta_l @ W_l^T) * f'(z_{l-1})             (the sum over paths)
@@ -24,13 +28,14 @@ same way. ``training.train`` uses this to step an elementwise optimizer over one
 Inside, V_l = [W_l; b_l] is one view of the buffer (``augmented``): the weights of the
 classic "bias neuron", an input fixed at 1. The inputs get that column of ones once per run,
 so the first layer's forward and gradient are one matrix product each.
+
+Indices: equations and comments number layers l = 1..L, as above. Python lists are 0-based:
+list index i holds layer l = i + 1 (``weights[i]`` is V_l, ``grads[i]`` is dE/dV_l), while
+the activations are numbered from a_0, so ``acts[i]`` is a_i = a_{l-1}, the input of layer l.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -45,47 +50,6 @@ EVAL_CHUNK = 1 << 17  # evaluate the loss in row chunks of about this many float
 # batch only, never on K, so a replica computes the same numbers alone as in a population.
 FACTOR_FROM_BATCH = 16
 GRADIENT_CHUNK = 1 << 21  # floats per replica: a larger batch's gradient is taken in row chunks
-MMAP_THRESHOLD = 1 << 28  # bytes: NumPy temporaries up to this size come from glibc's heap
-TRIM_THRESHOLD = 1 << 29  # bytes of free heap glibc keeps instead of returning them
-
-
-@functools.cache
-def _libc():
-    """glibc, or None elsewhere."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
-
-
-@functools.cache
-def keep_temporaries_on_the_heap() -> None:
-    """Raise glibc's mmap and trim thresholds (once per process).
-
-    A population's temporaries (K x batch x width floats) are often above glibc's default
-    128 KiB mmap threshold, so every NumPy temporary would be a fresh mmap whose pages fault
-    in on first touch and are unmapped on free: that costs more than the arithmetic (5x on
-    a 2-32-1 network with K = 32; a 100 MB temporary of a full-batch step costs 3x its
-    arithmetic). With the thresholds raised, freed temporaries up to MMAP_THRESHOLD are
-    reused from the heap, and the heap keeps up to TRIM_THRESHOLD of free memory instead of
-    returning it to the system; ``train`` hands that back when it ends
-    (``release_free_heap``). Elsewhere than glibc this does nothing.
-    """
-    libc = _libc()
-    if libc is not None:
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-
-
-def release_free_heap() -> None:
-    """Return the heap's free memory to the system (glibc's malloc_trim; 20 us after a small
-    run). ``train`` calls it at its end, so a process keeps the freed temporaries of a run
-    only while the run lasts."""
-    libc = _libc()
-    if libc is not None:
-        libc.malloc_trim(0)
 
 
 class Augmented(list):
@@ -98,7 +62,7 @@ class Augmented(list):
         self.W = [V[:, :-1] for V in views]
         self.b = [V[:, -1:] for V in views]
         self.W_T = [W.swapaxes(-1, -2) for W in self.W]
-        self.after_first = list(zip(self.W[1:], self.b[1:], strict=True))  # (W_l, b_l), l >= 2
+        self.after_first = list(zip(self.W[1:], self.b[1:], strict=True))  # (W_l, b_l), l = 2..L
 
 
 def resolve_seeds(seed: int | Sequence[int], population: int | None) -> list[int]:
@@ -132,6 +96,11 @@ class MLP:
         output: output activation: sigmoid, softmax or identity.
         loss: half_squared_error, binary_cross_entropy or softmax_cross_entropy; the valid
             pairings with ``output`` are in ``backprop.losses.VALID_PAIRINGS``.
+
+    Attributes:
+        chunk_rows: ``gradient_into`` takes a batch of more rows than this in chunks of this
+            many rows (16 MiB per replica for the widest layer); at least FACTOR_FROM_BATCH.
+            It depends on the layer widths only, never on K.
     """
 
     def __init__(
@@ -158,7 +127,6 @@ class MLP:
                 f"loss {loss!r} does not pair with output {output!r}; "
                 f"with {output!r} use one of {list(VALID_PAIRINGS[output])}"
             )
-        keep_temporaries_on_the_heap()
         self.sizes = tuple(int(s) for s in sizes)
         self.hidden, self.output, self.loss = hidden, output, loss
         self._f = HIDDEN[hidden]
@@ -167,9 +135,7 @@ class MLP:
         self.shapes = [(self.sizes[i], self.sizes[i + 1]) for i in range(len(self.sizes) - 1)]
         self.n_params = sum(fan_in * fan_out + fan_out for fan_in, fan_out in self.shapes)
         self._ones: dict = {}
-        self._gradient_rows = max(FACTOR_FROM_BATCH, GRADIENT_CHUNK // max(self.sizes))
-        self._delta_is_residual = loss != "half_squared_error" or output == "identity"
-        self._loss_needs_yhat = loss == "half_squared_error"  # the cross-entropies take z
+        self.chunk_rows = max(FACTOR_FROM_BATCH, GRADIENT_CHUNK // max(self.sizes))
 
     def __repr__(self) -> str:
         return (
@@ -274,26 +240,6 @@ class MLP:
 
     # ----------------------------------------------------------------- backward
 
-    def _output_delta(
-        self, z: np.ndarray, yhat: np.ndarray, Y: np.ndarray, n: int | None = None
-    ) -> np.ndarray:
-        """delta_L = dE/dz_L, with E the mean over the n samples of the batch (n: the rows of
-        z, or more when z is a chunk of the batch).
-
-        sigmoid + binary cross-entropy, softmax + softmax cross-entropy and
-        identity + half squared error all give dE/dz = (yhat - y) / n. With the half squared
-        error, dE/dyhat = (yhat - y) / n = g, and
-            sigmoid:  delta = g * yhat (1 - yhat)
-            softmax:  delta_j = yhat_j (g_j - sum_i g_i yhat_i)     (the softmax Jacobian)
-        """
-        g = yhat - Y
-        g *= 1.0 / (z.shape[-2] if n is None else n)
-        if self._delta_is_residual:
-            return g
-        if self.output == "sigmoid":
-            return g * (yhat * (1 - yhat))
-        return yhat * (g - (g * yhat).sum(axis=-1, keepdims=True))
-
     def _backward(
         self,
         weights: Augmented,
@@ -304,19 +250,26 @@ class MLP:
         n: int | None = None,
     ) -> None:
         """Fill grads [dE/dV_1, ...] in place by the chain rule, layer L down to 1 (E the
-        mean over n samples, by default the rows of z_out)."""
-        delta = self._output_delta(z_out, acts[-1], Y, n)
+        mean over n samples: the rows of z_out, or more when they are a chunk of the batch).
+        List index i is layer l = i + 1 (see the module docstring)."""
+        n = z_out.shape[-2] if n is None else n
+        # delta_L = dE/dz_L
+        delta = self._loss.delta(acts[-1], Y, n, self.output)
         ones = self._ones_row(delta.shape[-2], delta.dtype)
-        for l in range(self.n_layers - 1, 0, -1):
-            a, W_T = acts[l], weights.W_T[l]
-            np.matmul(a.swapaxes(-1, -2), delta, out=grads.W[l])  # dE/dW_l = a_{l-1}^T delta_l
-            np.matmul(ones, delta, out=grads.b[l])  # dE/db_l = sum over samples of delta_l
-            if l == 1 and delta.shape[-1] == 1 and delta.shape[-2] >= FACTOR_FROM_BATCH:
+        for i in range(self.n_layers - 1, 0, -1):  # l = L, .., 2
+            a, W_T = acts[i], weights.W_T[i]  # a_{l-1}, W_l^T
+            # dE/dW_l = a_{l-1}^T @ delta_l
+            np.matmul(a.swapaxes(-1, -2), delta, out=grads.W[i])
+            # dE/db_l = sum over samples of delta_l
+            np.matmul(ones, delta, out=grads.b[i])
+            if i == 1 and delta.shape[-1] == 1 and delta.shape[-2] >= FACTOR_FROM_BATCH:
                 self._first_layer_below_one_unit(acts[0], delta, W_T, a, grads[0])
                 return
-            delta = delta * W_T if delta.shape[-1] == 1 else delta @ W_T  # delta_{l-1} =
-            delta *= self._f.derivative(a)  # (delta_l @ W_l^T) * f'(z_{l-1})
-        np.matmul(acts[0].swapaxes(-1, -2), delta, out=grads[0])  # [x, 1]^T delta_1
+            # delta_{l-1} = (delta_l @ W_l^T) * f'(z_{l-1}), an outer product for one unit
+            delta = delta * W_T if delta.shape[-1] == 1 else delta @ W_T
+            delta *= self._f.derivative(a)
+        # dE/dV_1 = [x, 1]^T @ delta_1
+        np.matmul(acts[0].swapaxes(-1, -2), delta, out=grads[0])
 
     def _first_layer_below_one_unit(self, X1, delta, w_T, a, out) -> None:
         """dE/dV_1 when layer 2 has one unit: delta_1 = (delta_2 w^T) * f'(z_1) is an outer
@@ -325,14 +278,18 @@ class MLP:
             dE/dV_1[i, h] = sum_b x_bi (delta_b w_h f'_bh) = w_h * sum_b (x_bi delta_b) f'_bh
 
         that is w^T * (([x, 1] * delta)^T @ f'): one product with f', no (B, H) outer product
-        (NumPy broadcasts a column against a row at a fraction of its usual speed).
+        (NumPy broadcasts a column against a row slowly). relu's f' is a boolean mask, which
+        BLAS cannot take: it is copied to floats through its uint8 view. Why these forms: see
+        ``test_gradient_into_hot_path`` in tests/perf/test_network_perf.py.
         """
-        scaled = X1.swapaxes(-1, -2) * delta.swapaxes(-1, -2)  # ([x, 1] * delta)^T, (K, d+1, B)
+        # ([x, 1] * delta)^T, (K, d + 1, B)
+        scaled = X1.swapaxes(-1, -2) * delta.swapaxes(-1, -2)
         slope = self._f.derivative(a)
-        if slope.dtype == bool:  # relu's mask, as floats for BLAS (from uint8: 1.5x faster)
+        if slope.dtype == bool:
             mask, slope = slope, np.empty(a.shape, a.dtype)
             np.copyto(slope, mask.view(np.uint8))
-        np.multiply(scaled @ slope, w_T, out=out)  # via a contiguous product: 1.2x faster
+        # dE/dV_1 = w^T * (([x, 1] * delta)^T @ f')
+        np.multiply(scaled @ slope, w_T, out=out)
 
     def _ones_row(self, n: int, dtype: np.dtype) -> np.ndarray:
         """A (1, n) row of ones: ones @ delta sums delta over the n samples, through BLAS."""
@@ -342,20 +299,34 @@ class MLP:
             row = self._ones[key] = np.ones((1, n), dtype=dtype)
         return row
 
-    def _gradient_into(
-        self, weights: Augmented, X1: np.ndarray, Y: np.ndarray, grads: Augmented
-    ) -> None:
-        """The training hot path on the augmented views: forward, then backward into grads.
+    # ----------------------------------------------------------------- on the augmented views
 
-        A batch of more than ``_gradient_rows`` rows (a full batch of a large data set) is
-        taken in chunks of that many rows (16 MiB per replica for the widest layer), whose
-        gradients are summed, so the memory for activations does not grow with n. Smaller
-        chunks that stay in cache are 1.2x faster with one BLAS thread but slower with two
-        (OpenBLAS runs shorter products less efficiently on two threads). The chunks depend
-        on n and the layer widths only, never on K, so a replica computes the same numbers
-        alone as in a population.
+    def gradient_into(
+        self,
+        weights: Augmented,
+        X1: np.ndarray,
+        Y: np.ndarray,
+        grads: Augmented,
+        chunk_rows: int | None = None,
+    ) -> None:
+        """The training hot path: forward, then backward into ``grads``, in place.
+
+        Args:
+            weights: ``augmented`` views [V_1, ...] of a (K, P) parameter buffer.
+            X1: the inputs with the bias column (``with_bias_column``): (n, d + 1) shared or
+                (K, n, d + 1).
+            Y: the targets, (n, m) or (K, n, m), as ``check_data`` returns them.
+            grads: ``augmented`` views of a (K, P) buffer, overwritten with dE/dV_l.
+            chunk_rows: a batch of more rows than this (default ``self.chunk_rows``) is taken
+                in chunks of this many rows, whose gradients are summed, so the memory for
+                activations does not grow with n.
+
+        Nothing is checked here; ``loss_and_grad`` is the checked route to the same numbers.
+        The chunks depend on n and the layer widths only, never on K, so a replica computes
+        the same numbers alone as in a population.
         """
-        n, rows = X1.shape[-2], self._gradient_rows
+        n = X1.shape[-2]
+        rows = self.chunk_rows if chunk_rows is None else chunk_rows
         if n <= rows:
             z_out, acts = self._forward(weights, X1)
             self._backward(weights, z_out, acts, Y, grads)
@@ -368,9 +339,13 @@ class MLP:
             if start:
                 grads.flat += part.flat
 
-    def _loss_value(self, weights: Augmented, X1: np.ndarray, Y: np.ndarray):
-        """The loss of each replica, (K,). The forward pass runs in chunks of rows that stay
-        in cache, collecting z_L; the loss is then taken once over all of it."""
+    def evaluate(self, weights: Augmented, X1: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """The loss of each replica, (K,), on the augmented views: what ``train`` records.
+
+        Arguments as for ``gradient_into``; nothing is checked (``loss_value`` is the checked
+        route). The forward pass runs in chunks of rows that stay in cache, collecting z_L;
+        the loss is then taken once over all of it.
+        """
         n = X1.shape[-2]
         rows = max(1, EVAL_CHUNK // (weights[0].shape[0] * max(self.sizes)))
         if n <= rows:
@@ -380,8 +355,8 @@ class MLP:
             for start in range(0, n, rows):
                 chunk = slice(start, start + rows)
                 z_out[:, chunk] = self._forward(weights, X1[..., chunk, :], output=False)[0]
-        yhat = self._out(z_out) if self._loss_needs_yhat else None
-        return self._loss(z_out, yhat, Y)
+        yhat = self._out(z_out) if self._loss.needs_yhat else None
+        return self._loss.value(z_out, yhat, Y)
 
     # ----------------------------------------------------------------- public API
 
@@ -392,12 +367,13 @@ class MLP:
 
         X: (n, d) shared by all replicas or (K, n, d); Y: (n, m) or (K, n, m) (a 1-D Y is
         taken as one output column). The computation runs in the parameters' dtype.
+        ``reference.loss_and_grad`` computes the same numbers for one replica, plainly.
         """
         flat = self.flatten(params)
         X, Y = self.check_data(params, X, Y)
         weights = self.augmented(flat)
         z_out, acts = self._forward(weights, self.with_bias_column(X))
-        loss = self._loss(z_out, acts[-1], Y)
+        loss = self._loss.value(z_out, acts[-1], Y)
         grads_flat = np.empty_like(flat)
         self._backward(weights, z_out, acts, Y, self.augmented(grads_flat))
         return loss, self.unflatten(grads_flat)
@@ -406,7 +382,7 @@ class MLP:
         """The loss of each replica, (K,), without gradients."""
         flat = self.flatten(params)
         X, Y = self.check_data(params, X, Y)
-        return self._loss_value(self.augmented(flat), self.with_bias_column(X), Y)
+        return self.evaluate(self.augmented(flat), self.with_bias_column(X), Y)
 
     def predict(self, params: Sequence[np.ndarray], X: np.ndarray) -> np.ndarray:
         """The network's outputs yhat = a_L, (K, n, sizes[-1])."""

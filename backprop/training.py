@@ -8,22 +8,27 @@ The batching regime is the batch size B against the n training samples:
 
 Each replica k of the population shuffles the training set from its own seed every epoch,
 so a trial trained inside a population has the same history as the same trial alone.
+
+A run raises glibc's heap thresholds (once per process) and hands the freed heap back to the
+system when it ends; see ``memory.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from backprop.network import MLP, release_free_heap, resolve_seeds
+from backprop.memory import keep_temporaries_on_the_heap, release_free_heap
+from backprop.network import MLP, resolve_seeds
 
 DIVERGENCE_FACTOR = 1e3  # a loss above this multiple of the starting loss has diverged
 SHUFFLE_STREAM = 1  # the shuffling RNG of replica k is default_rng([seed_k, SHUFFLE_STREAM])
-GATHER_LIMIT = 1 << 24  # shuffle the whole epoch at once while K * n * (d + m) stays below this
+GATHER_LIMIT = 1 << 24  # Shuffler's default: gather a whole epoch while K n (d + m) <= this
 
 
 @dataclass
@@ -69,7 +74,7 @@ def _batch_size(batch_size: int | None, n: int) -> int:
     return min(int(batch_size), n)
 
 
-class _Shuffler:
+class Shuffler:
     """Each replica's permutation of the training set, drawn from its own seed every epoch.
 
     X and Y are kept as the columns of one array, stored transposed: (d + m, n), or
@@ -77,9 +82,24 @@ class _Shuffler:
     ``np.take`` along the samples axis (several times faster than fancy indexing), and a
     batch is a view in which each replica's samples are contiguous, so the elementwise
     passes of the backward run over contiguous rows (2-4x faster than over strided ones).
+
+    Args:
+        seeds: the K seeds; replica k shuffles with ``default_rng([seeds[k], SHUFFLE_STREAM])``.
+        X, Y: (n, d) and (n, m) shared, or (K, n, d) and (K, n, m).
+        batch: the batch size B, 1 <= B; B >= n yields the whole set once per epoch.
+        gather_limit: while K n (d + m) <= this, an epoch's samples are gathered in one
+            ``np.take`` and batches are views of it; above it, each batch is gathered alone
+            (the same batches, with less memory).
     """
 
-    def __init__(self, seeds: Sequence[int], X: np.ndarray, Y: np.ndarray, batch: int):
+    def __init__(
+        self,
+        seeds: Sequence[int],
+        X: np.ndarray,
+        Y: np.ndarray,
+        batch: int,
+        gather_limit: int = GATHER_LIMIT,
+    ):
         self.X, self.Y, self.batch = X, Y, batch
         K, self.n, self.d = len(seeds), X.shape[-2], X.shape[-1]
         self.rngs = [np.random.default_rng([s, SHUFFLE_STREAM]) for s in seeds]
@@ -91,7 +111,7 @@ class _Shuffler:
             self.columns = np.ascontiguousarray(columns.T)
             # replica k's samples start at k n when every replica has its own data
             self.offsets = np.arange(K)[:, None] * self.n if X.ndim == 3 else 0
-        self.gather_all = K * self.n * (X.shape[-1] + Y.shape[-1]) <= GATHER_LIMIT
+        self.gather_all = K * self.n * (X.shape[-1] + Y.shape[-1]) <= gather_limit
 
     def _take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The samples index (K, B) of every replica: X (K, B, d) and Y (K, B, m), views."""
@@ -169,14 +189,21 @@ def train(
         raise ValueError(
             f"a schedule needs an optimizer with an lr attribute; {optimizer!r} has none"
         )
-    n = X.shape[-2]
-    batch = _batch_size(batch_size, n)
+    batch = _batch_size(batch_size, X.shape[-2])
+    with heap_for_a_run():
+        loop = _Loop(net, optimizer, flat, X, Y, X_val, Y_val, seeds, batch)
+        return loop.run(epochs, schedule, target_loss)
+
+
+@contextlib.contextmanager
+def heap_for_a_run() -> Iterator[None]:
+    """Raise glibc's heap thresholds (the first run of a process), and return the run's freed
+    temporaries to the system when it ends, however it ends (``memory.py``)."""
+    keep_temporaries_on_the_heap()
     try:
-        return _Loop(net, optimizer, flat, X, Y, X_val, Y_val, seeds, batch).run(
-            epochs, schedule, target_loss
-        )
+        yield
     finally:
-        release_free_heap()  # the run's freed temporaries go back to the system
+        release_free_heap()
 
 
 def time_epochs(
@@ -194,11 +221,9 @@ def time_epochs(
     seeds = resolve_seeds(seed, None)
     flat = net.flatten(net.init(seeds))
     X, Y = net.check_data(net.unflatten(flat), X, Y)
-    loop = _Loop(net, optimizer, flat, X, Y, None, None, seeds, _batch_size(batch_size, len(X)))
-    try:
+    with heap_for_a_run():
+        loop = _Loop(net, optimizer, flat, X, Y, None, None, seeds, _batch_size(batch_size, len(X)))
         return np.array([loop._epoch() for _ in range(epochs)])
-    finally:
-        release_free_heap()
 
 
 class _Loop:
@@ -214,7 +239,7 @@ class _Loop:
         self.X, self.Y = net.with_bias_column(X), Y
         self.X_val = None if X_val is None else net.with_bias_column(X_val)
         self.Y_val = Y_val
-        self.shuffler = _Shuffler(seeds, self.X, Y, batch)
+        self.shuffler = Shuffler(seeds, self.X, Y, batch)
         self.steps_per_epoch = math.ceil(X.shape[-2] / batch)
         if getattr(optimizer, "elementwise", False):
             self.step_params, self.step_grads = [flat], [self.grads_flat]
@@ -224,7 +249,7 @@ class _Loop:
         self.frozen = np.zeros(len(seeds), dtype=bool)
 
     def _evaluate(self, X, Y) -> np.ndarray:
-        loss = self.net._loss_value(self.weights, X, Y)
+        loss = self.net.evaluate(self.weights, X, Y)
         loss[self.frozen] = np.nan
         return loss
 
@@ -234,7 +259,7 @@ class _Loop:
         kept, grads = self.flat[frozen_rows], self.grad_views
         start = time.perf_counter()
         for X_b, Y_b in self.shuffler.batches():
-            net._gradient_into(self.weights, X_b, Y_b, grads)
+            net.gradient_into(self.weights, X_b, Y_b, grads)
             optimizer.step(self.step_params, self.step_grads, self.state)
             if len(frozen_rows):
                 self.flat[frozen_rows] = kept

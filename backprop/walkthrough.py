@@ -14,6 +14,9 @@ chain-rule factors, with their numbers (a bias is a weight whose input is 1):
 
 The products are checked against ``MLP.loss_and_grad``, and last come the weights after one
 step W <- W - lr * dE/dW. The only module of ``backprop`` that prints.
+
+Next, read ``backprop/reference.py``: the same chain rule as code, for any layer sizes,
+batch, activation and loss, in the form of the derivation (``reference.loss_and_grad``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ from backprop.network import MLP
 
 UNITS = (1, 2)
 AGREEMENT = 1e-12  # relative difference allowed between the chain rule and loss_and_grad
+NEXT = (
+    "Next: the same chain rule as code, for any sizes, batch, activation and loss, in\n"
+    "backprop/reference.py (reference.loss_and_grad, about 30 lines, the derivation's form);\n"
+    "backprop/network.py computes the same numbers faster, for many replicas at once."
+)
 
 
 def numbers(count: int, names: str) -> Callable[[str], list[float]]:
@@ -286,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stepped = [p - args.lr * g for p, g in zip(params, grads, strict=True)]
     after = net.loss_value(stepped, X, Y)[0]
     print(f"  E after the step = {walk.num(after)} (before: {walk.num(loss[0])})")
+    print(f"\n{NEXT}")
     return 0 if agree else 1
 
 

@@ -191,10 +191,10 @@ def test_a_batch_taken_in_chunks_has_the_gradient_of_the_whole_batch(sizes, outp
     X, Y = random_data(np.random.default_rng(3), (40, 3), sizes[-1])
     params = net.init(seed=[0, 1])
     _, whole = net.loss_and_grad(params, X, Y)  # one forward and backward over all 40
-    net._gradient_rows = FACTOR_FROM_BATCH
     flat = net.flatten(params)
     grads = net.augmented(np.full_like(flat, np.nan))
-    net._gradient_into(net.augmented(flat), net.with_bias_column(X), Y, grads)
+    X1 = net.with_bias_column(X)
+    net.gradient_into(net.augmented(flat), X1, Y, grads, chunk_rows=FACTOR_FROM_BATCH)
     for g_chunked, g_whole in zip(net.unflatten(grads.flat), whole, strict=True):
         np.testing.assert_allclose(g_chunked, g_whole, rtol=1e-12, atol=1e-15)
 

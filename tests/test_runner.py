@@ -186,13 +186,13 @@ def test_seconds_per_epoch_of_a_trial_do_not_depend_on_the_population_size(tmp_p
     """With a clock that advances 1 ms per gradient step, a trial's seconds are its steps x
     1 ms whether its evaluation population holds 1 trial (its own time) or 3 (calibrated)."""
     steps = [0]
-    real = MLP._gradient_into
+    real = MLP.gradient_into
 
     def counted(self, *args, **kwargs):
         steps[0] += 1
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(MLP, "_gradient_into", counted)
+    monkeypatch.setattr(MLP, "gradient_into", counted)
     monkeypatch.setattr(time, "perf_counter", lambda: steps[0] * 1e-3)
     per_epoch = {}
     for seeds in (1, 3):

@@ -102,7 +102,7 @@ def test_population_equals_trials_trained_alone(batch_size, optimizer):
 
 def test_a_full_batch_in_chunks_trains_each_replica_as_alone():
     net = MLP([2, 5, 1], hidden="relu", output="sigmoid", loss="binary_cross_entropy")
-    net._gradient_rows = 16  # the 40 samples in chunks of 16, 16 and 8
+    net.chunk_rows = 16  # the 40 samples in chunks of 16, 16 and 8
     X, Y = moons_like(40)
     lrs, seeds = np.array([0.01, 0.1, 1.0]), [7, 8, 11]
     together = train(net, Adam(lr=lrs), X, Y, batch_size=None, epochs=5, seed=seeds)
@@ -115,12 +115,8 @@ def test_a_full_batch_in_chunks_trains_each_replica_as_alone():
     np.testing.assert_allclose(together.train_loss, whole.train_loss, rtol=1e-10)
 
 
-@pytest.mark.parametrize("whole_epoch", [True, False], ids=["epoch_gathered", "batch_gathered"])
 @pytest.mark.parametrize("per_replica", [False, True], ids=["shared", "per_replica"])
-def test_each_replica_follows_the_loop_written_out(per_replica, whole_epoch, monkeypatch):
-    # the shuffle gathers a whole epoch at once, or (above GATHER_LIMIT) batch by batch
-    if not whole_epoch:
-        monkeypatch.setattr(training, "GATHER_LIMIT", 0)
+def test_each_replica_follows_the_loop_written_out(per_replica):
     data = [moons_like(40, seed=k if per_replica else 0) for k in range(2)]
     X = np.stack([x for x, _ in data]) if per_replica else data[0][0]
     Y = np.stack([y for _, y in data]) if per_replica else data[0][1]
@@ -129,6 +125,31 @@ def test_each_replica_follows_the_loop_written_out(per_replica, whole_epoch, mon
         expected = manual_sgd(NET, X_k, Y_k, seed=seed, lr=0.3, batch=16, epochs=3)
         for got, want in zip(history.params, expected, strict=True):
             np.testing.assert_allclose(got[k], want[0], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("per_replica", [False, True], ids=["shared", "per_replica"])
+def test_batches_gathered_one_by_one_equal_those_of_an_epoch_gathered_at_once(per_replica):
+    # under gather_limit (default GATHER_LIMIT) an epoch is gathered at once, above it batch
+    # by batch: the same batches (16, 16 and the last 8 samples) in every epoch
+    X, Y = moons_like(40)
+    if per_replica:
+        X, Y = np.stack([X, X[::-1], -X]), np.stack([Y, Y[::-1], 1 - Y])
+    seeds = [4, 9, 4]
+    whole = training.Shuffler(seeds, X, Y, batch=16)
+    one_by_one = training.Shuffler(seeds, X, Y, batch=16, gather_limit=0)
+    assert whole.gather_all and not one_by_one.gather_all
+    orders = [np.random.default_rng([s, training.SHUFFLE_STREAM]) for s in seeds]
+    for _ in range(2):
+        order = np.stack([rng.permutation(40) for rng in orders])  # (K, n), as train draws it
+        batches = list(zip(whole.batches(), one_by_one.batches(), strict=True))
+        assert [X_w.shape for (X_w, _), _ in batches] == [(3, 16, 2), (3, 16, 2), (3, 8, 2)]
+        for start, ((X_w, Y_w), (X_o, Y_o)) in zip((0, 16, 32), batches, strict=True):
+            np.testing.assert_array_equal(X_o, X_w)
+            np.testing.assert_array_equal(Y_o, Y_w)
+            for k in range(3):  # replica k's rows of its own data, in its own seed's order
+                rows = order[k, start : start + 16]
+                np.testing.assert_array_equal(X_w[k], (X[k] if per_replica else X)[rows])
+                np.testing.assert_array_equal(Y_w[k], (Y[k] if per_replica else Y)[rows])
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/self/status")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from backprop import MLP
-from backprop.walkthrough import main
+from backprop.walkthrough import NEXT, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,6 +90,8 @@ def test_the_default_example_shows_each_derivative_as_its_chain_rule_factors():
     ):
         assert line in lines
     assert "the chain-rule products equal the gradients of MLP.loss_and_grad" in stdout
+    assert stdout.rstrip().splitlines()[-3:] == NEXT.splitlines()  # then, where to read on
+    assert (ROOT / "backprop" / "reference.py").is_file()
     net, params, X, Y = network(
         "relu", [0.05, 0.10], [0.01, 0.99], [0.15, 0.20, 0.25, 0.30], [0.35, 0.35],
         [0.40, 0.45, 0.50, 0.55], [0.60, 0.60],

@@ -1042,17 +1042,23 @@ def caption_for(key: str, paths: dict | None = None) -> tuple[str, str]:
 
 
 def closest_text(paths: dict) -> str:
-    """Which method ended closest to a minimum on each surface that has one, and how close."""
+    """Which methods ended at a minimum (within 1e-6) on each surface that has one, or else
+    which ended closest, and how close."""
     parts = []
     for surface, data in paths.items():
         if data["closest"] is None:
             continue
+        there = [label for label, d in data["distance"].items() if d < 1e-6]
+        if there:
+            names = " and ".join(filter(None, [", ".join(there[:-1]), there[-1]]))
+            parts.append(f"on {surface}, {names} reached a minimum (within 1e-6)")
+            continue
         label, distance = data["closest"]
         lr = data["lrs"][label]
-        parts.append(f"on {surface}, {label} (lr {lr:g}), {distance:.2g} from the minimum")
+        parts.append(f"on {surface}, {label} (lr {lr:g}) ended closest, {distance:.2g} away")
     if not parts:
         return ""
-    return "Closest after the steps shown: " + "; ".join(parts) + "."
+    return "After the steps shown: " + "; ".join(parts) + "."
 
 
 def figure_section(figures: dict[str, Path], paths: dict | None = None) -> Section:

@@ -591,3 +591,20 @@ def test_a_run_interrupted_in_tuning_reports_that_there_is_nothing_to_conclude(
     assert set(figures) == {"lr_sensitivity", "optimizer_paths"}
     page = report.write_report(tuned_only, figures).read_text()
     assert "No evaluation trial is in the store yet" in conclusions_text(page)
+
+
+def test_the_paths_caption_names_who_reached_a_minimum_or_else_came_closest(figures):
+    paths = {
+        "A": {"closest": ("adam", 0.47), "distance": {"gd": 0.9, "adam": 0.47},
+              "lrs": {"adam": 0.1, "gd": 0.01}},
+        "B": {"closest": ("gd", 0.0), "distance": {"gd": 0.0, "adam": 5e-7, "lion": 0.3},
+              "lrs": {"gd": 1.0, "adam": 0.3, "lion": 1e-3}},
+        "C": {"closest": None, "distance": {"gd": np.nan}, "lrs": {"gd": 0.1}},
+    }  # fmt: skip
+    assert report.closest_text(paths) == (
+        "After the steps shown: on A, adam (lr 0.1) ended closest, 0.47 away; on B, gd and "
+        "adam reached a minimum (within 1e-6)."
+    )
+    _, caption = report.caption_for("optimizer_paths", figures["optimizer_paths"][1])
+    assert caption.endswith(report.closest_text(figures["optimizer_paths"][1]))
+    assert "on Rosenbrock, " in caption

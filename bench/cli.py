@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing = verbs.add_parser(
         "list", help="list the built-in datasets, methods and suites",
         description="List the built-in datasets (generator, parameters, target loss), methods "
-        "(optimizer, batch size, lr grid) and suites (size of the grid).",
+        "(optimizer, batch size, lr grid) and suites (size of the grid, and how long a run "
+        "took when last measured on a 2-core machine).",
     )  # fmt: skip
     listing.set_defaults(command=cmd_list)
 
@@ -113,9 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(command=cmd_run)
 
     report = verbs.add_parser(
-        "report", help="rebuild tables (and report) from a results folder, without training",
-        description="Rebuild DIR/tables/*.csv from DIR/runs.sqlite without training, and the "
-        "figures and report when bench.report is available.",
+        "report", help="rebuild tables, figures and report from a results folder, without training",
+        description="Rebuild DIR/tables/*.csv, DIR/figures and DIR/report.{md,html} from "
+        "DIR/runs.sqlite, without training.",
     )  # fmt: skip
     report.add_argument("dir", metavar="DIR", help="a results folder written by `run`")
     report.add_argument(
@@ -161,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the built-in datasets, methods and suites."""
     from bench.datasets import BUILTIN_DATASETS
+    from bench.methods import BUILTIN_METHODS
     from bench.protocol import planned_trials
-    from bench.suite import BUILTIN_METHODS, builtin_suite_names, load_suite
+    from bench.suite import builtin_suite_names, expected_duration, load_suite
 
     print("datasets:")
     for name, spec in BUILTIN_DATASETS.items():
@@ -175,12 +177,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {name:<15} {spec['optimizer']}{args_text}, batch {spec['batch_size']}, lr {grid}")
     print("suites:")
     for name in builtin_suite_names():
-        suite = load_suite(name)
+        suite = load_suite(name, check_datasets=False)  # built-in: checked by the tests
         print_warnings(suite)
         print(
             f"  {name:<15} {len(suite.methods)} methods x {len(suite.datasets)} datasets, "
             f"{len(suite.tuning_seeds)} tuning + {len(suite.seeds)} evaluation seeds, "
-            f"{suite.epochs} epochs: {planned_trials(suite)} trials before grid extensions"
+            f"{suite.epochs} epochs,\n  {'':<15} {planned_trials(suite)} trials before grid "
+            f"extensions; {expected_duration(suite)}"
         )
     return 0
 
@@ -290,19 +293,14 @@ def print_warnings(suite) -> None:
 
 def finish(results, jobs: int, format: str = "png") -> None:
     """Print where the tables are, the ranking, and write the report (its figures drawn by
-    ``jobs`` processes, as ``format`` files) when bench.report exists."""
+    ``jobs`` processes, as ``format`` files)."""
     import pandas as pd
 
     print(f"store:  {results.store_path}")
     print(f"tables: {results.out / 'tables'}")
-    try:
-        from bench.report import write_report
-    except ModuleNotFoundError as err:
-        if err.name != "bench.report":
-            raise
-        print("report: skipped (bench.report is not available)")
-    else:
-        print(f"report: {write_report(results, jobs=jobs, format=format)}")
+    from bench.report import write_report
+
+    print(f"report: {write_report(results, jobs=jobs, format=format)}")
     if len(results.ranking):
         with pd.option_context("display.width", 200):
             print(

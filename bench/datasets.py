@@ -14,20 +14,18 @@ returns (X, y); it receives ``seed`` when it has such a parameter.
 
 from __future__ import annotations
 
-import importlib
 import inspect
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from sklearn import datasets as sk
 from sklearn.model_selection import train_test_split
 
 from backprop.network import MLP
-
-if TYPE_CHECKING:
-    from bench.suite import DatasetSpec
+from bench.common import accepted_keywords, frozen, import_object, jsonable
 
 TASKS = ("binary", "multiclass", "regression")
 # A user's y that is integer-valued with at most this many distinct values is a class label.
@@ -55,6 +53,29 @@ TARGET_RULE = {
 
 class DatasetError(ValueError):
     """A dataset that cannot be built: bad parameters, a failing generator, NaN or inf data."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset: generator, its parameters and the seed that fixes generation and split.
+
+    ``output``/``loss`` override the task's defaults; ``task`` overrides the inference for a
+    user's generator (binary, multiclass or regression).
+    """
+
+    name: str
+    generator: str
+    params: dict
+    seed: int
+    target_loss: float | None
+    output: str | None = None
+    loss: str | None = None
+    task: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DatasetSpec:
+        """The inverse of ``asdict`` after a JSON round trip."""
+        return cls(**frozen(data))
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,29 +227,6 @@ BUILTIN_DATASETS: dict[str, dict] = {
 # ------------------------------------------------------------------------------ loading
 
 
-def import_object(path: str) -> Any:
-    """The object named by ``"pkg.module:attribute"``; ImportError says which part is missing."""
-    module_name, sep, attribute = path.partition(":")
-    if not sep or not module_name or not attribute:
-        raise ImportError(f"import path must look like 'pkg.module:name', got {path!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ImportError(f"cannot import module {module_name!r} of {path!r}: {err}") from err
-    try:
-        return getattr(module, attribute)
-    except AttributeError:
-        raise ImportError(f"module {module_name!r} has no attribute {attribute!r}") from None
-
-
-def accepted_keywords(function: Callable, exclude: Iterable[str] = ()) -> list[str] | None:
-    """The keyword parameters of ``function`` minus ``exclude``; None when it takes **kwargs."""
-    parameters = inspect.signature(function).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return None
-    return [name for name in parameters if name not in exclude]
-
-
 def resolve_generator(generator: str) -> Callable[..., tuple[np.ndarray, ...]]:
     """A built-in generator by name, or a user's function by import path."""
     if ":" not in generator:
@@ -345,6 +343,19 @@ def encode_targets(y: np.ndarray, task: str, output: str) -> np.ndarray:
     if task == "binary" and output != "softmax":
         return labels.reshape(-1, 1).astype(np.float64)
     return np.eye(len(classes))[labels]
+
+
+_built: dict[str, Dataset] = {}  # per process: dataset_for's datasets, by spec
+
+
+def dataset_for(spec: DatasetSpec) -> Dataset:
+    """The dataset of ``spec``, built once per process and then reused (it is deterministic
+    from the spec): checking a suite, training its populations in this process and drawing
+    its figures share one build."""
+    key = json.dumps(jsonable(asdict(spec)), sort_keys=True)
+    if key not in _built:
+        _built[key] = load_dataset(spec)
+    return _built[key]
 
 
 def load_dataset(spec: DatasetSpec) -> Dataset:

@@ -28,6 +28,9 @@ LOSS_FLOOR = 1e-12  # a loss below this is taken at the floor (a zero loss)
 # ------------------------------------------------------------------------------ per trial
 
 
+METRIC_NAMES = {"binary": "accuracy", "multiclass": "accuracy", "regression": "R²"}
+
+
 def test_metric(task: str, yhat: np.ndarray, Y: np.ndarray) -> np.ndarray:
     """The test metric of each replica, (K,): accuracy for classification, R² for regression.
 

@@ -30,7 +30,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from bench.suite import DatasetSpec, Hyperparameters, MethodSpec, Population, Suite, frozen
+from bench.common import frozen
+from bench.datasets import DatasetSpec
+from bench.methods import Hyperparameters, MethodSpec
+from bench.suite import Population, Suite
 
 TUNING_RULE = (
     "each candidate (lr x search arguments) is trained on the tuning seeds, apart from the "

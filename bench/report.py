@@ -161,13 +161,8 @@ def with_ci(mean, lo, hi, digits: int = 3) -> str:
 
 
 def anchor(prefix: str, name: str) -> str:
-    """An HTML id from a name: prefix-name with everything but letters and digits as '-'."""
-    return f"{prefix}-{re.sub(r'[^A-Za-z0-9]+', '-', str(name)).strip('-').lower() or 'x'}"
-
-
-def metric_name(task: str) -> str:
-    """The test metric of a task: accuracy for classification, R² for regression."""
-    return "R²" if task == "regression" else "accuracy"
+    """An HTML id from a name: prefix-name, the name as in a file name (``plots.slug``)."""
+    return f"{prefix}-{plots.slug(name).lower()}"
 
 
 CRITERION_NAMES = {
@@ -672,23 +667,22 @@ def seeds_needed_blocks(results) -> list:
 
 def setup(results) -> Section:
     """Suite, model, seeds, protocol, datasets, methods and budgets, software, machine."""
-    suite, protocol = results.suite, results.suite.get("protocol", {})
-    model = suite.get("model", {})
+    suite, protocol = results.suite, results.suite["protocol"]
+    model = suite["model"]
     margin = margin_of(results)
-    seeds = ", ".join(str(s) for s in suite.get("seeds", []))
-    tuning_seeds = ", ".join(str(s) for s in suite.get("tuning_seeds", []))
+    seeds = ", ".join(str(s) for s in suite["seeds"])
+    tuning_seeds = ", ".join(str(s) for s in suite["tuning_seeds"])
     items = [
-        f"Suite: {suite.get('name', '?')} (from {suite.get('source', '?')})",
-        f"Model: MLP with hidden layers {list(model.get('hidden', []))} and "
-        f"{model.get('activation', '?')} activation; output and loss per dataset below",
-        f"Epochs: {suite.get('epochs', '?')} for every method (equal passes over the "
+        f"Suite: {suite['name']} (from {suite['source']})",
+        f"Model: MLP with hidden layers {list(model['hidden'])} and "
+        f"{model['activation']} activation; output and loss per dataset below",
+        f"Epochs: {suite['epochs']} for every method (equal passes over the "
         "training set, so equal samples processed)",
         f"Tuning seeds: {tuning_seeds}; evaluation seeds: {seeds}. "
-        + sentence(protocol.get("seed_role", "a seed sets the initial weights and shuffling")),
-        f"Tuning: {protocol.get('tuning', '?')}",
-        f"Grid extension (extend_grid = {suite.get('extend_grid', '?')}): "
-        f"{protocol.get('extension', '?')}",
-        f"Evaluation: {protocol.get('evaluation', '?')}",
+        + sentence(protocol["seed_role"]),
+        f"Tuning: {protocol['tuning']}",
+        f"Grid extension (extend_grid = {suite['extend_grid']}): {protocol['extension']}",
+        f"Evaluation: {protocol['evaluation']}",
         "Verdicts: per dataset and criterion (test loss and test error of the early-stopped "
         "model, final training loss, seconds to target), the best method (lowest geometric "
         "mean) against every other, paired by evaluation seed on log(other / best); worse "
@@ -699,7 +693,7 @@ def setup(results) -> Section:
         "and times (a geometric mean and its interval) and of the value for accuracy and R²",
         "Times: a calibrated estimate, not measured wall time; the time axis is "
         + results.provenance.get("time_axis", "what one trial costs alone"),
-        *([f"Split: {protocol['split']}"] if "split" in protocol else []),
+        f"Split: {protocol['split']}",
     ]
     blocks = [
         Bullets(items),
@@ -738,7 +732,7 @@ def methods_table(results) -> Table:
     """One row per method: optimizer, batch size, lr grid, searched and fixed arguments."""
     methods = results.suite.get("methods", {})
     rows = []
-    for name in plots._methods(results):
+    for name in plots.methods_of(results):
         spec = methods.get(name, {})
         batch = spec.get("batch_size")
         args = spec.get("args") or {}
@@ -762,7 +756,7 @@ def budget_blocks(results) -> list:
     summary = results.summary
     budgets = summary.pivot(index="method", columns="dataset", values="tuning_trials")
     datasets = datasets_of(results)
-    methods = [m for m in plots._methods(results) if m in budgets.index]
+    methods = [m for m in plots.methods_of(results) if m in budgets.index]
     budgets = budgets.reindex(index=methods, columns=datasets)
     rows = [
         [method, *(number(v, 6) for v in budgets.loc[method]), number(budgets.loc[method].sum(), 6)]
@@ -853,17 +847,18 @@ def dataset_section(results, name: str) -> Section:
                 f"{int(r.diverged_count)} of {n}",
             ]
         )
-    header = ["method", "tuned lr", "test loss", f"test {metric_name(task)}",
+    header = ["method", "tuned lr", "test loss", f"test {metrics.METRIC_NAMES[task]}",
               "final training loss", "seconds to target", "epochs to target",
               "diverged"]  # fmt: skip
     seeds = int(summary["n_seeds"].max()) if len(summary) else 0
     intro = Paragraph(
         f"Task: {task}; target training loss: {number(target)}; {seeds} evaluation seeds. "
         "Losses and times: the geometric mean over the evaluation seeds with its 95% "
-        f"interval in brackets; test {metric_name(task)}: the mean and its 95% interval. Test "
-        "loss and test metric are those of the early-stopped model (the epoch of the lowest "
-        "validation loss). '(k/n reached)': only k of the n seeds reached the target; the "
-        "others count at the cost of all epochs plus one. Rows by geometric mean test loss."
+        f"interval in brackets; test {metrics.METRIC_NAMES[task]}: the mean and its 95% "
+        "interval. Test loss and test metric are those of the early-stopped model (the epoch "
+        "of the lowest validation loss). '(k/n reached)': only k of the n seeds reached the "
+        "target; the others count at the cost of all epochs plus one. Rows by geometric mean "
+        "test loss."
     )
     numbers = Table(header, rows, anchor("table", name), numeric=(2, 3, 4, 5, 6))
     verdict_intro = Paragraph(

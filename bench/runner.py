@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
-import json
 import math
 import os
 import platform
@@ -34,7 +33,6 @@ import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,10 +43,11 @@ from threadpoolctl import threadpool_limits
 from backprop import MLP, train
 from backprop.training import time_epochs
 from bench import metrics
-from bench.datasets import Dataset, load_dataset
+from bench.common import jsonable
+from bench.datasets import Dataset, dataset_for
 from bench.protocol import Chain, chains, describe, hyperparameters_json, planned_trials
 from bench.store import STORE_NAME, PopulationResult, Store, StoreError, hold_folder
-from bench.suite import DatasetSpec, Population, Suite, SuiteWarning, jsonable, load_suite
+from bench.suite import Population, Suite, SuiteWarning, load_suite
 from bench.tables import Results, load
 
 if TYPE_CHECKING:
@@ -64,7 +63,6 @@ CALIBRATION_SECONDS = 0.2  # the least time the three calibration rounds take to
 CALIBRATION_ROUNDS = 3
 CONNECT_TIMEOUT = 10.0  # seconds for a Dask scheduler to answer, and for its first worker
 INSTALL_DASK = "pip install 'backprop-bench[distributed]'"
-_datasets: dict[str, Dataset] = {}  # per process: each dataset is built once per worker
 
 
 class ClusterError(RuntimeError):
@@ -77,14 +75,6 @@ def now() -> str:
 
 
 # ------------------------------------------------------------------------------ one population
-
-
-def dataset_for(spec: DatasetSpec) -> Dataset:
-    """The dataset of ``spec``, built once per process (it is deterministic from the spec)."""
-    key = json.dumps(jsonable(asdict(spec)), sort_keys=True)
-    if key not in _datasets:
-        _datasets[key] = load_dataset(spec)
-    return _datasets[key]
 
 
 def train_population(population: Population) -> PopulationResult:

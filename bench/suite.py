@@ -13,16 +13,12 @@ populations by bench.protocol (tune, extend the grid, evaluate); a Population ho
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import importlib
-import inspect
-import itertools
 import json
 import math
 import os
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,51 +28,19 @@ import numpy as np
 import backprop
 from backprop.activations import HIDDEN, OUTPUT
 from backprop.losses import LOSSES
+from bench.common import accepted_keywords, did_you_mean, frozen, jsonable, keyword_defaults
 from bench.datasets import (
     BUILTIN_DATASETS,
     TASKS,
     DatasetError,
-    accepted_keywords,
+    DatasetSpec,
+    dataset_for,
     generator_defaults,
-    import_object,
-    load_dataset,
     resolve_generator,
 )
+from bench.methods import BUILTIN_METHODS, MethodSpec, TrialSpec, optimizer_class
 
 SUITES_DIR = Path(__file__).parent / "suites"
-Hyperparameters = tuple[tuple[str, Any], ...]  # sorted (name, value) pairs of searched arguments
-TrialSpec = tuple[float, Hyperparameters, int]  # (lr, hyperparameters, seed)
-
-# name -> optimizer (a class of backprop.optimizers), batch_size (an int or "full"), lr grid,
-# args. A suite's [method.NAME] table overrides fields. The grids are 5 lrs in half decades,
-# placed so that the lr with the best validation loss after 30-50 epochs on the built-in
-# datasets (hidden [32], relu) lies inside. The adaptive methods' grids hold torch's default
-# (NAdam's 2e-3 between two points); SGD's 1e-3 is too small for full and mini-batches here.
-ADAM_GRID = (1e-3, 3e-3, 0.01, 0.03, 0.1)
-BUILTIN_METHODS: dict[str, dict] = {
-    "gd": {"optimizer": "SGD", "batch_size": "full", "lr": (0.03, 0.1, 0.3, 1.0, 3.0)},
-    "sgd": {"optimizer": "SGD", "batch_size": 1, "lr": (3e-4, 1e-3, 3e-3, 0.01, 0.03)},
-    "minibatch": {"optimizer": "SGD", "batch_size": 32, "lr": (0.01, 0.03, 0.1, 0.3, 1.0)},
-    "adagrad": {"optimizer": "Adagrad", "batch_size": 32, "lr": (0.01, 0.03, 0.1, 0.3, 1.0)},
-    "adadelta": {"optimizer": "Adadelta", "batch_size": 32, "lr": (0.3, 1.0, 3.0, 10.0, 30.0)},
-    "adam": {"optimizer": "Adam", "batch_size": 32, "lr": ADAM_GRID},
-    "momentum": {
-        "optimizer": "SGD",
-        "batch_size": 32,
-        "lr": (3e-3, 0.01, 0.03, 0.1, 0.3),
-        "args": {"momentum": 0.9},
-    },
-    "nesterov": {
-        "optimizer": "SGD",
-        "batch_size": 32,
-        "lr": (3e-3, 0.01, 0.03, 0.1, 0.3),
-        "args": {"momentum": 0.9, "nesterov": True},
-    },
-    "rmsprop": {"optimizer": "RMSprop", "batch_size": 32, "lr": (3e-4, 1e-3, 3e-3, 0.01, 0.03)},
-    "adamw": {"optimizer": "AdamW", "batch_size": 32, "lr": ADAM_GRID},
-    "nadam": {"optimizer": "NAdam", "batch_size": 32, "lr": ADAM_GRID},
-}
-
 SUITE_KEYS = (
     "name", "methods", "datasets", "epochs", "seeds", "tuning_seeds", "extend_grid", "margin",
 )  # fmt: skip
@@ -112,125 +76,6 @@ class SuiteError(ValueError):
 
 class SuiteWarning(UserWarning):
     """Something in a suite file that is ignored but may be a mistake (an unused table)."""
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """``" (did you mean 'adam'?)"`` for a near miss among choices, else ``""``."""
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def frozen(value: Any) -> Any:
-    """TOML lists as tuples, recursively, so that specs compare and print as written."""
-    if isinstance(value, list | tuple):
-        return tuple(frozen(v) for v in value)
-    if isinstance(value, dict):
-        return {k: frozen(v) for k, v in value.items()}
-    return value
-
-
-def jsonable(value: Any) -> Any:
-    """Tuples as lists, recursively: the form that survives a JSON round trip unchanged."""
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    return value
-
-
-def optimizer_class(optimizer: str) -> type:
-    """A class of backprop.optimizers by name, or a user's class by ``"pkg.module:Class"``.
-
-    Raises ImportError when it cannot be found, TypeError when it is not an optimizer class
-    (a class with ``init`` and ``step`` methods).
-    """
-    if ":" in optimizer:
-        cls = import_object(optimizer)
-    else:
-        module = importlib.import_module("backprop.optimizers")
-        names = [
-            n
-            for n, c in vars(module).items()
-            if inspect.isclass(c) and hasattr(c, "step") and "lr" in inspect.signature(c).parameters
-        ]
-        if optimizer not in names:
-            raise ImportError(
-                f"unknown optimizer {optimizer!r}{did_you_mean(optimizer, names)}; "
-                f"allowed: {sorted(names)} or an import path 'pkg.module:Class'"
-            )
-        cls = getattr(module, optimizer)
-    has_methods = all(callable(getattr(cls, m, None)) for m in ("init", "step"))
-    keywords = accepted_keywords(cls) if inspect.isclass(cls) else []
-    if not inspect.isclass(cls) or not has_methods or not (keywords is None or "lr" in keywords):
-        raise TypeError(
-            f"optimizer {optimizer!r} must be a class taking lr, with init(params) and "
-            f"step(params, grads, state) methods, got {cls!r}"
-        )
-    return cls
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A method: an optimizer plus a batching regime, with its lr grid and extra arguments."""
-
-    name: str
-    optimizer: str
-    batch_size: int | None
-    lrs: tuple[float, ...]
-    args: dict = field(default_factory=dict)
-    search: dict = field(default_factory=dict)
-
-    def make_optimizer(self, lr: float | np.ndarray, **searched: Any) -> Any:
-        """The optimizer with ``lr`` and the searched arguments (each a value or K values)."""
-        return optimizer_class(self.optimizer)(lr=lr, **self.args, **searched)
-
-    def combinations(self) -> list[Hyperparameters]:
-        """Every combination of the ``search`` candidates, as sorted (name, value) pairs.
-
-        One empty combination when nothing is searched.
-        """
-        names = sorted(self.search)
-        return [
-            tuple(zip(names, values, strict=True))
-            for values in itertools.product(*(self.search[n] for n in names))
-        ]
-
-    def population_optimizer(self, trials: Sequence[TrialSpec]) -> Any:
-        """The optimizer of a population: trial k's lr and searched values as replica k's."""
-        lrs = np.array([lr for lr, _, _ in trials], dtype=float)
-        searched: dict[str, Any] = {}
-        for name in self.search:
-            values = np.array([dict(hyper)[name] for _, hyper, _ in trials], dtype=float)
-            searched[name] = tuple(values.T) if values.ndim == 2 else values
-        return self.make_optimizer(lrs, **searched)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> MethodSpec:
-        """The inverse of ``asdict`` after a JSON round trip (lists back to tuples)."""
-        return cls(**frozen(data))
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """A dataset: generator, its parameters and the seed that fixes generation and split.
-
-    ``output``/``loss`` override the task's defaults; ``task`` overrides the inference for a
-    user's generator (binary, multiclass or regression).
-    """
-
-    name: str
-    generator: str
-    params: dict
-    seed: int
-    target_loss: float | None
-    output: str | None = None
-    loss: str | None = None
-    task: str | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict) -> DatasetSpec:
-        """The inverse of ``asdict`` after a JSON round trip."""
-        return cls(**frozen(data))
 
 
 def digest(value: Any) -> str:
@@ -533,15 +378,6 @@ def build_error(method: MethodSpec, lrs: np.ndarray) -> Exception | None:
     return None
 
 
-def keyword_defaults(function: Any) -> dict[str, Any]:
-    """The default of each keyword parameter of ``function`` that has one."""
-    return {
-        name: p.default
-        for name, p in inspect.signature(function).parameters.items()
-        if p.default is not inspect.Parameter.empty
-    }
-
-
 def is_number(value: Any) -> bool:
     """A finite int or float, not a bool."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
@@ -696,8 +532,12 @@ def check_params(check: Checker, key: str, generator: Any, params: dict) -> None
             )
 
 
-def parse_suite(data: dict, file: str, source: str, default_name: str) -> Suite:
-    """A Suite from parsed TOML, every field validated; datasets are built once to check them."""
+def parse_suite(
+    data: dict, file: str, source: str, default_name: str, check_datasets: bool = True
+) -> Suite:
+    """A Suite from parsed TOML, every field validated. Datasets are built to check them
+    (``datasets.dataset_for``: once per process, the build reused by a run), unless
+    ``check_datasets`` is False (``bench list``, which only counts)."""
     check = Checker(file)
     check.table(data, "", ("suite", "model", "method", "dataset"), ("suite",))
     head = check.table(
@@ -751,7 +591,8 @@ def parse_suite(data: dict, file: str, source: str, default_name: str) -> Suite:
                 f"got {n_samples:,}",
             )
         try:
-            load_dataset(dataset)
+            if check_datasets:
+                dataset_for(dataset)
         except DatasetError as err:
             raise check.error(f"dataset.{dataset.name}", str(err)) from None
     return suite
@@ -820,16 +661,44 @@ def check_all_used(
     return warnings
 
 
+DURATIONS_FILE = SUITES_DIR / "durations.json"  # written by scripts/measure_suites.py
+
+
+def settings_digest(suite: Suite) -> str:
+    """A short digest of a suite's definition (``Suite.settings``) and the engine: what a
+    measured duration was measured for."""
+    text = json.dumps([ENGINE, suite.settings()], sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def expected_duration(suite: Suite) -> str:
+    """How long ``python -m bench run --suite NAME`` took for a built-in suite, as measured by
+    scripts/measure_suites.py and stored in bench/suites/durations.json: e.g. "about 70 s
+    on 2 cores (measured 2026-12-02)"; says so when the suite or the engine changed since."""
+    try:
+        measured = json.loads(DURATIONS_FILE.read_text(encoding="utf-8")).get(suite.name)
+    except FileNotFoundError:
+        measured = None
+    if measured is None:
+        return "duration not measured"
+    seconds = measured["seconds"]
+    took = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    text = f"about {took} on {measured['cores']} cores (measured {measured['date']})"
+    if measured["settings"] != settings_digest(suite):
+        text += "; the suite or the engine changed since"
+    return text
+
+
 def builtin_suite_names() -> list[str]:
     """The names of the suites shipped in bench/suites/, sorted."""
     return sorted(path.stem for path in SUITES_DIR.glob("*.toml"))
 
 
-def load_suite(name_or_path: str | os.PathLike) -> Suite:
+def load_suite(name_or_path: str | os.PathLike, check_datasets: bool = True) -> Suite:
     """A built-in suite by name ("quick", "default", "full") or a suite file by path.
 
     Raises SuiteError (``"<file>: <key>: <message>"``) for a missing or malformed file and for
-    every invalid field.
+    every invalid field; with ``check_datasets`` False, datasets are not built to be checked.
     """
     builtins = builtin_suite_names()
     if isinstance(name_or_path, str) and name_or_path in builtins:
@@ -849,4 +718,4 @@ def load_suite(name_or_path: str | os.PathLike) -> Suite:
         raise SuiteError(file, "toml", f"malformed TOML: {err}") from None
     except UnicodeDecodeError as err:
         raise SuiteError(file, "toml", f"not UTF-8 text: {err}") from None
-    return parse_suite(data, file, source, default_name=path.stem)
+    return parse_suite(data, file, source, path.stem, check_datasets)

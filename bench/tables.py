@@ -117,14 +117,13 @@ class Results:
 
     def dataset(self, name: str):
         """The Dataset ``name`` as the suite built it (regenerated from its stored spec)."""
-        from bench.datasets import load_dataset
-        from bench.suite import DatasetSpec
+        from bench.datasets import DatasetSpec, dataset_for
 
         if name not in self._datasets:
             specs = self.suite.get("datasets", {})
             if name not in specs:
                 raise KeyError(f"no dataset {name!r} in {self.out}; it has {sorted(specs)}")
-            self._datasets[name] = load_dataset(DatasetSpec.from_dict(specs[name]))
+            self._datasets[name] = dataset_for(DatasetSpec.from_dict(specs[name]))
         return self._datasets[name]
 
     def network(self, dataset_name: str) -> MLP:

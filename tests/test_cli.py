@@ -8,6 +8,8 @@ tiny suite), so that both phases run in a few seconds.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sqlite3
 import subprocess
 import sys
@@ -19,7 +21,7 @@ from test_runner import TINY, write_suite
 
 import bench
 from bench.cli import main
-from bench.suite import builtin_suite_names, load_suite
+from bench.suite import builtin_suite_names, expected_duration, load_suite, settings_digest
 
 HEAD = (
     '[suite]\nname = "bad"\nmethods = ["adam"]\ndatasets = ["moons"]\nepochs = 2\nseeds = 1\n'
@@ -111,12 +113,6 @@ def test_report_rebuilds_the_same_tables_without_training(finished, capsys, repo
     assert {name: (tables / name).read_text() for name in CSV} == before
     assert [r.out for r in reports] == [out] and len(reports[0].trials) == stored_trials(out)
     assert f"report: {out / 'report.html'}" in capsys.readouterr().out
-
-
-def test_without_bench_report_the_report_is_skipped_with_a_note(finished, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "bench.report", None)
-    assert main(["report", str(finished[0])]) == 0
-    assert "report: skipped (bench.report is not available)" in capsys.readouterr().out
 
 
 def test_compare_of_a_run_with_itself_says_identical_results(finished, capsys):
@@ -280,3 +276,19 @@ def test_list_names_the_built_in_datasets_methods_and_suites_with_their_seeds(ca
         assert seeds in line and f"{suite.epochs} epochs" in line, line
     (default,) = [line for line in lines if line.startswith("  default ")]
     assert "3 tuning + 10 evaluation seeds" in default
+
+
+def test_a_duration_says_when_the_suite_changed_since_it_was_measured(tmp_path, monkeypatch):
+    suite = load_suite("quick")
+    stored = tmp_path / "durations.json"
+    monkeypatch.setattr(bench.suite, "DURATIONS_FILE", stored)
+    assert expected_duration(suite) == "duration not measured"
+    measured = {"seconds": 312.4, "cores": 2, "date": "2026-12-01",
+                "settings": settings_digest(suite)}  # fmt: skip
+    stored.write_text(json.dumps({"quick": measured}))
+    assert expected_duration(suite) == "about 5.2 min on 2 cores (measured 2026-12-01)"
+    longer = dataclasses.replace(suite, epochs=suite.epochs + 1)
+    assert settings_digest(longer) != settings_digest(suite)
+    assert expected_duration(longer).endswith("; the suite or the engine changed since")
+    stored.write_text(json.dumps({"quick": {**measured, "seconds": 14.8}}))
+    assert expected_duration(suite).startswith("about 15 s on 2 cores")

@@ -9,12 +9,12 @@ from bench.datasets import (
     BUILTIN_DATASETS,
     GENERATORS,
     DatasetError,
+    DatasetSpec,
     infer_task,
     load_dataset,
     split_indices,
     standardise,
 )
-from bench.suite import DatasetSpec
 
 # name -> (task, n_features, n_outputs, n_train, n_val, n_test) at the default parameters
 EXPECTED = {

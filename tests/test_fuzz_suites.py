@@ -29,6 +29,7 @@ from test_runner import write_suite
 import bench.cli
 import bench.runner
 import bench.suite
+from bench.common import frozen
 from bench.suite import Suite, SuiteError, load_suite
 
 # ------------------------------------------------------------------------------ documents
@@ -341,7 +342,7 @@ def test_the_fuzzers_documents_without_mistakes_load(tmp_path_factory, document)
     else:
         searched = {n: t["search"] for n, t in document["method"].items() if "search" in t}
         assert {m.name: m.search for m in suite.methods if m.name in searched} == {
-            name: bench.suite.frozen(search) for name, search in searched.items()
+            name: frozen(search) for name, search in searched.items()
         }
 
 

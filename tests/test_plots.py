@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 
 import bench
 from bench import metrics, plots, protocol, tables
+from bench.plots import boundaries, paths, style
 from bench.suite import BUILTIN_METHODS
 
 TINY_SUITE = """
@@ -158,8 +159,8 @@ def test_user_methods_that_hash_alike_still_differ_within_a_run():
 def test_every_figure_of_a_run_with_twelve_methods_styles_them_alike(results):
     methods = [*plots.BUILTIN_ORDER, "lion"]
     shown = SimpleNamespace(trials=pd.DataFrame({"method": methods}), suite={})
-    assert plots._styles(shown, ["adam", "lion"]) == methods
-    handles = plots._legend_handles(methods)
+    assert style.styled_methods(shown, ["adam", "lion"]) == methods
+    handles = style.legend_handles(methods)
     pairs = {(h.get_color(), h.get_marker()) for h in handles}
     assert len(pairs) == 12
 
@@ -170,15 +171,15 @@ def rgb_distance(a: str, b: str) -> float:
 
 @pytest.mark.parametrize("n_classes", [2, 3, 4, 6, 8, 10])
 def test_class_colours_are_pairwise_distinct(n_classes):
-    colours = [plots._class_style(c)["color"] for c in range(n_classes)]
+    colours = [boundaries._class_style(c)["color"] for c in range(n_classes)]
     nearest = min(rgb_distance(a, b) for a, b in itertools.combinations(colours, 2))
     assert nearest > (0.3 if n_classes <= 4 else 0.25), n_classes
-    markers = [plots._class_style(c)["marker"] for c in range(n_classes)]
+    markers = [boundaries._class_style(c)["marker"] for c in range(n_classes)]
     assert len(set(markers)) == n_classes
 
 
 def test_blobs_classes_1_and_3_no_longer_look_alike():
-    one, three = (plots._class_style(c)["color"] for c in (1, 3))
+    one, three = (boundaries._class_style(c)["color"] for c in (1, 3))
     assert rgb_distance(one, three) > 0.5
 
 
@@ -555,7 +556,7 @@ def test_hand_written_surface_gradients_match_finite_differences():
 
 def test_rosenbrock_gradient_by_hand():
     # y - x^2 = -0.25: dx = -2 (1 - x) - 400 x (y - x^2) = -5 - 150, dy = 200 (y - x^2) = -50
-    assert plots._rosenbrock_grad(-1.5, 2.0) == pytest.approx((-155.0, -50.0))
+    assert paths._rosenbrock_grad(-1.5, 2.0) == pytest.approx((-155.0, -50.0))
 
 
 def test_network_surface_is_the_classic_2_2_2_loss_written_out():
@@ -568,7 +569,7 @@ def test_network_surface_is_the_classic_2_2_2_loss_written_out():
     o1 = sigmoid(h1 * w5 + h2 * 0.45 + 0.60)
     o2 = sigmoid(h1 * 0.50 + h2 * 0.55 + 0.60)
     loss = 0.5 * ((0.01 - o1) ** 2 + (0.99 - o2) ** 2)
-    assert float(plots._network(np.array(w2), np.array(w5))) == pytest.approx(loss, rel=1e-12)
+    assert float(paths._network(np.array(w2), np.array(w5))) == pytest.approx(loss, rel=1e-12)
 
 
 GD = "gd = minibatch"  # the tiny suite's two SGD methods, one path on a surface

@@ -18,18 +18,16 @@ import backprop
 import bench.cli
 import bench.suite
 from backprop.optimizers import SGD, Adam
-from bench.datasets import BUILTIN_DATASETS, SPLIT_RULE, TARGET_RULE, load_dataset
+from bench.common import did_you_mean, frozen
+from bench.datasets import BUILTIN_DATASETS, SPLIT_RULE, TARGET_RULE, DatasetSpec, load_dataset
+from bench.methods import BUILTIN_METHODS, MethodSpec
 from bench.protocol import TUNING_RULE, chains, describe
 from bench.suite import (
-    BUILTIN_METHODS,
     MAX_COMBINATIONS,
     MAX_EXTEND_GRID,
-    DatasetSpec,
-    MethodSpec,
     Suite,
     SuiteError,
     builtin_suite_names,
-    did_you_mean,
     load_suite,
 )
 
@@ -919,7 +917,7 @@ def test_spec_round_trips_through_json_to_the_same_specs(tmp_path):
         assert json.loads(json.dumps(spec)) == spec
         assert MethodSpec.from_dict(spec["method"]) == population.method
         assert DatasetSpec.from_dict(spec["dataset"]) == population.dataset
-        assert bench.suite.frozen(spec["trials"]) == population.trials
+        assert frozen(spec["trials"]) == population.trials
         assert spec["model"] == {"hidden": list(population.hidden), "activation": "relu"}
         assert (spec["phase"], spec["engine"]) == ("tune", "numpy")
     first, second = populations[0].trials[:2]

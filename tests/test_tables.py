@@ -24,9 +24,8 @@ from scipy import stats as scipy_stats
 from test_store import make_result, write_old_store
 
 from bench import metrics, stats
-from bench.datasets import BUILTIN_DATASETS
+from bench.datasets import BUILTIN_DATASETS, DatasetSpec
 from bench.store import Store, StoreError
-from bench.suite import DatasetSpec
 from bench.tables import compare, load
 
 NAN = np.nan

@@ -29,7 +29,7 @@ from sklearn.datasets import make_moons
 from backprop import MLP, train
 from backprop.optimizers import Adam
 from bench.datasets import BUILTIN_DATASETS
-from bench.suite import BUILTIN_METHODS
+from bench.methods import BUILTIN_METHODS
 
 LRS = [float(f"{lr:.3g}") for lr in np.logspace(-4, 1, 13)]  # 1e-4 .. 10, 13 values
 TUNING_SEEDS, SEEDS, EPOCHS, SAMPLES = 5, 1, 2, 200

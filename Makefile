@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test perf lint bench report clean
+.PHONY: install test test-fast perf lint bench report clean
 
 install: $(STAMP)
 
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/perf -q
+
+# the tests not marked slow: a check in under 30 s while editing (`make test` runs them all)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests --ignore=tests/perf -q -m "not slow"
 
 perf: $(STAMP)
 	$(BIN)/python -m pytest tests/perf --benchmark-only --benchmark-columns=median,iqr,rounds -q

@@ -39,16 +39,31 @@ if TYPE_CHECKING:
     from bench.tables import Results
 
 SETTING_KEYS = (
-    "epochs", "seeds", "tuning_seeds", "extend_grid", "margin", "model", "methods", "datasets",
-)  # fmt: skip
+    "epochs",
+    "seeds",
+    "tuning_seeds",
+    "extend_grid",
+    "margin",
+    "model",
+    "methods",
+    "datasets",
+)
 TRIAL_KEY = ["phase", "method", "dataset", "lr", "hyperparameters", "seed"]
 PAIR = ["dataset", "method"]
 # compared as values: losses, metrics, divergence, and what follows from them epoch by epoch
 VALUE_COLUMNS = [
-    "final_train_loss", "final_val_loss", "best_val_loss", "best_epoch", "test_loss",
-    "test_metric", "final_test_loss", "final_test_metric", "diverged", "diverged_epoch",
+    "final_train_loss",
+    "final_val_loss",
+    "best_val_loss",
+    "best_epoch",
+    "test_loss",
+    "test_metric",
+    "final_test_loss",
+    "final_test_metric",
+    "diverged",
+    "diverged_epoch",
     "epochs_to_target",
-]  # fmt: skip
+]
 RTOL = 1e-12
 TIME_TOLERANCE = 0.25  # a timing change under 25% is not a change
 WIDTH = 100
@@ -56,19 +71,39 @@ WIDTH = 100
 TABLE_COLUMNS = {
     "settings": ["setting", "change"],
     "pairs": [
-        *PAIR, "lr_a", "lr_b", "hyperparameters_a", "hyperparameters_b", "trials",
-        "trials_differing", "max_rel_diff", "test_loss_a", "test_loss_b",
+        *PAIR,
+        "lr_a",
+        "lr_b",
+        "hyperparameters_a",
+        "hyperparameters_b",
+        "trials",
+        "trials_differing",
+        "max_rel_diff",
+        "test_loss_a",
+        "test_loss_b",
     ],
     "values": [*TRIAL_KEY, "column", "a", "b"],
     "verdicts": [
-        "dataset", "criterion", "method", "verdict_a", "verdict_b", "versus_a", "versus_b",
+        "dataset",
+        "criterion",
+        "method",
+        "verdict_a",
+        "verdict_b",
+        "versus_a",
+        "versus_b",
     ],
     "ranking": [
-        "method", "place_a", "place_b", "mean_rank_a", "mean_rank_b", "verdicts_a", "verdicts_b",
+        "method",
+        "place_a",
+        "place_b",
+        "mean_rank_a",
+        "mean_rank_b",
+        "verdicts_a",
+        "verdicts_b",
     ],
     "timing": [*PAIR, "measure", "a", "b", "ratio", "noise", "beyond_noise"],
     "only": [*PAIR, "only_in"],
-}  # fmt: skip
+}
 
 
 def compare(a: Results, b: Results) -> dict[str, pd.DataFrame]:
@@ -153,11 +188,20 @@ def compare_values(a: Results, b: Results, both: list) -> tuple[pd.DataFrame, pd
     for pair in both:
         here = matched[(matched["dataset"] == pair[0]) & (matched["method"] == pair[1])]
         sa, sb = summary_a.loc[pair], summary_b.loc[pair]
-        pairs.append((
-            *pair, sa["lr"], sb["lr"], sa["hyperparameters"], sb["hyperparameters"], len(here),
-            int(here["differs"].sum()), float(here["rel"].max()) if len(here) else np.nan,
-            sa["test_loss_center"], sb["test_loss_center"],
-        ))  # fmt: skip
+        pairs.append(
+            (
+                *pair,
+                sa["lr"],
+                sb["lr"],
+                sa["hyperparameters"],
+                sb["hyperparameters"],
+                len(here),
+                int(here["differs"].sum()),
+                float(here["rel"].max()) if len(here) else np.nan,
+                sa["test_loss_center"],
+                sb["test_loss_center"],
+            )
+        )
     return pd.DataFrame(pairs, columns=TABLE_COLUMNS["pairs"]), values
 
 
@@ -189,10 +233,14 @@ def compare_ranking(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
         if method not in place_a:
             continue
         row = (
-            method, place_a[method], place_b[method], ra.loc[method, "mean_rank"],
-            rb.loc[method, "mean_rank"], verdict_counts(ra.loc[method]),
+            method,
+            place_a[method],
+            place_b[method],
+            ra.loc[method, "mean_rank"],
+            rb.loc[method, "mean_rank"],
+            verdict_counts(ra.loc[method]),
             verdict_counts(rb.loc[method]),
-        )  # fmt: skip
+        )
         same_rank = equal_values(pd.Series([row[3]]), pd.Series([row[4]]))[0]
         if row[1] != row[2] or not same_rank or row[5] != row[6]:
             rows.append(row)
@@ -317,20 +365,27 @@ def sections(tables: dict[str, pd.DataFrame]) -> list[tuple[str, list[str], pd.D
     ranking = tables["ranking"]
     if len(ranking):
         words = ["Ranking on the test loss, methods that moved (place 1 is the best):"]
-        shown = pd.DataFrame({
-            "method": ranking["method"],
-            "place": ranking["place_a"].astype(str) + " -> " + ranking["place_b"].astype(str),
-            "mean rank": ranking["mean_rank_a"].map(number) + " -> "
-            + ranking["mean_rank_b"].map(number),
-            "verdicts A": ranking["verdicts_a"], "verdicts B": ranking["verdicts_b"],
-        })  # fmt: skip
+        shown = pd.DataFrame(
+            {
+                "method": ranking["method"],
+                "place": ranking["place_a"].astype(str) + " -> " + ranking["place_b"].astype(str),
+                "mean rank": ranking["mean_rank_a"].map(number)
+                + " -> "
+                + ranking["mean_rank_b"].map(number),
+                "verdicts A": ranking["verdicts_a"],
+                "verdicts B": ranking["verdicts_b"],
+            }
+        )
         out.append(("Ranking", words, shown))
     else:
         out.append(("Ranking", ["The ranking is the same."], pd.DataFrame()))
 
     trials = int(pairs["trials"].sum())
-    moved = pairs[(pairs["trials_differing"] > 0) | (pairs["lr_a"] != pairs["lr_b"])
-                  | (pairs["hyperparameters_a"] != pairs["hyperparameters_b"])]  # fmt: skip
+    moved = pairs[
+        (pairs["trials_differing"] > 0)
+        | (pairs["lr_a"] != pairs["lr_b"])
+        | (pairs["hyperparameters_a"] != pairs["hyperparameters_b"])
+    ]
     unmatched = pairs[pairs["trials"] == 0]
     if not len(moved) and not len(unmatched) and n:
         words = [
@@ -345,27 +400,35 @@ def sections(tables: dict[str, pd.DataFrame]) -> list[tuple[str, list[str], pd.D
             f"losses, metrics or divergence ({differing} of {trials} matched evaluation trials "
             "differ; the trials of a moved tuned lr match none)."
         ]
-        shown = pd.DataFrame({
-            "dataset": moved["dataset"], "method": moved["method"],
-            "lr": [arrow(x, y) for x, y in zip(moved["lr_a"], moved["lr_b"], strict=True)],
-            "differ": moved["trials_differing"].astype(str) + " of " + moved["trials"].astype(str),
-            "test_loss A": moved["test_loss_a"].map(number),
-            "test_loss B": moved["test_loss_b"].map(number),
-        })  # fmt: skip
+        shown = pd.DataFrame(
+            {
+                "dataset": moved["dataset"],
+                "method": moved["method"],
+                "lr": [arrow(x, y) for x, y in zip(moved["lr_a"], moved["lr_b"], strict=True)],
+                "differ": moved["trials_differing"].astype(str)
+                + " of "
+                + moved["trials"].astype(str),
+                "test_loss A": moved["test_loss_a"].map(number),
+                "test_loss B": moved["test_loss_b"].map(number),
+            }
+        )
         out.append(("Results", words, shown))
 
     timing = tables["timing"]
     beyond = timing[timing["beyond_noise"]]
     speed_flips = verdicts[verdicts["criterion"] == "seconds_to_target"]
-    rule = (f"A timing change under {TIME_TOLERANCE:.0%}, or inside the noise the two runs "
-            "show (calibration and spread across seeds), is not a change.")  # fmt: skip
+    rule = (
+        f"A timing change under {TIME_TOLERANCE:.0%}, or inside the noise the two runs "
+        "show (calibration and spread across seeds), is not a change."
+    )
     if len(beyond):
         words = [rule, f"{len(beyond)} timing(s) moved beyond both:"]
         shown = beyond.assign(
-            a=beyond["a"].map(number), b=beyond["b"].map(number),
+            a=beyond["a"].map(number),
+            b=beyond["b"].map(number),
             ratio=beyond["ratio"].map(lambda r: f"x{r:.2f}"),
             noise=beyond["noise"].map(lambda r: f"{r:.0%}"),
-        )[["dataset", "method", "measure", "a", "b", "ratio", "noise"]]  # fmt: skip
+        )[["dataset", "method", "measure", "a", "b", "ratio", "noise"]]
     else:
         words = [rule, f"No timing moved beyond them ({len(timing)} timings)."]
         shown = pd.DataFrame()
@@ -375,7 +438,7 @@ def sections(tables: dict[str, pd.DataFrame]) -> list[tuple[str, list[str], pd.D
             + "; ".join(
                 f"{r.dataset} {r.method} {r.verdict_a} -> {r.verdict_b}"
                 for r in speed_flips.itertuples()
-            )  # fmt: skip
+            )
             + "."
         )
     out.append(("Timing", words, shown))
@@ -392,8 +455,13 @@ def format_text(tables: dict[str, pd.DataFrame], dir_a, dir_b) -> str:
     for title, words, table in sections(tables):
         lines += ["", f"{title}:"]
         for sentence in words:
-            lines += textwrap.wrap(sentence, WIDTH - 2, initial_indent="  ",
-                                   subsequent_indent="  ", break_on_hyphens=False)  # fmt: skip
+            lines += textwrap.wrap(
+                sentence,
+                WIDTH - 2,
+                initial_indent="  ",
+                subsequent_indent="  ",
+                break_on_hyphens=False,
+            )
         if len(table):
             text = table.map(number).to_string(index=False)
             lines += ["  " + line.rstrip() for line in text.splitlines()]

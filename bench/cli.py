@@ -60,10 +60,12 @@ FORMATS = ("png", "svg", "pdf")  # bench.plots.FORMATS, named here without impor
 def add_format(parser: argparse.ArgumentParser) -> None:
     """The --format option of the verbs that draw figures."""
     parser.add_argument(
-        "--format", choices=FORMATS, default="png",
+        "--format",
+        choices=FORMATS,
+        default="png",
         help="file format of the figures (default png); the HTML report embeds PNG or SVG, "
         "and with pdf the PNG drawn beside each PDF",
-    )  # fmt: skip
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,80 +78,97 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     listing = verbs.add_parser(
-        "list", help="list the built-in datasets, methods and suites",
+        "list",
+        help="list the built-in datasets, methods and suites",
         description="List the built-in datasets (generator, parameters, target loss), methods "
         "(optimizer, batch size, lr grid) and suites (size of the grid, and how long a run "
         "took when last measured on a 2-core machine).",
-    )  # fmt: skip
+    )
     listing.set_defaults(command=cmd_list)
 
     run = verbs.add_parser(
-        "run", help="train a suite and write its store, tables and report",
+        "run",
+        help="train a suite and write its store, tables and report",
         description="Train every method x dataset population of a suite, over its lr grid and "
         "seeds, and write the results to DIR.",
-        epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument(
-        "--suite", required=True, metavar="SUITE",
+        "--suite",
+        required=True,
+        metavar="SUITE",
         help="a built-in suite (quick, default, full) or the path of a suite file (.toml)",
-    )  # fmt: skip
+    )
     run.add_argument("--out", metavar="DIR", help="results folder (default: results/<suite name>)")
     run.add_argument(
-        "--jobs", type=positive_int, metavar="N",
+        "--jobs",
+        type=positive_int,
+        metavar="N",
         help="worker processes, one BLAS thread each (default: the number of cores); "
         "1 trains in this process; with --cluster local, the number of Dask workers",
-    )  # fmt: skip
+    )
     run.add_argument("--force", action="store_true", help="retrain populations already stored")
     run.add_argument(
-        "--replace", action="store_true",
+        "--replace",
+        action="store_true",
         help="let this suite take DIR when DIR holds the results of a suite of another name "
         "(its populations stay in the store, unreported; `prune` drops them)",
-    )  # fmt: skip
+    )
     run.add_argument(
-        "--cluster", metavar="ADDRESS",
+        "--cluster",
+        metavar="ADDRESS",
         help="train on a Dask cluster: 'local' (started on this machine) or the address of a "
         "running scheduler, 'tcp://HOST:PORT'",
-    )  # fmt: skip
+    )
     add_format(run)
     run.set_defaults(command=cmd_run)
 
     report = verbs.add_parser(
-        "report", help="rebuild tables, figures and report from a results folder, without training",
+        "report",
+        help="rebuild tables, figures and report from a results folder, without training",
         description="Rebuild DIR/tables/*.csv, DIR/figures and DIR/report.{md,html} from "
         "DIR/runs.sqlite, without training.",
-    )  # fmt: skip
+    )
     report.add_argument("dir", metavar="DIR", help="a results folder written by `run`")
     report.add_argument(
-        "--jobs", type=positive_int, metavar="N",
+        "--jobs",
+        type=positive_int,
+        metavar="N",
         help="processes drawing the figures (default: the number of cores)",
-    )  # fmt: skip
+    )
     add_format(report)
     report.set_defaults(command=cmd_report)
 
     compare = verbs.add_parser(
-        "compare", help="what changed between two results folders",
+        "compare",
+        help="what changed between two results folders",
         description="What changed from A to B: the suite settings that differ, then the "
         "verdicts and ranking that moved, then losses, metrics and divergence of the "
         "evaluation trials present in both, compared as values (identical runs say "
-        "\"identical results\"), then timing, where a change under 25%% or inside the noise "
+        '"identical results"), then timing, where a change under 25%% or inside the noise '
         "the runs show (calibration, spread across seeds, 95%% intervals) is not a change; "
         "pairs in one run only are listed apart. Exit status 0 either way.",
-    )  # fmt: skip
+    )
     compare.add_argument("dir_a", metavar="A", help="the results folder before")
     compare.add_argument("dir_b", metavar="B", help="the results folder after")
     compare.add_argument(
-        "--format", choices=("text", "md"), default="text", dest="compare_format",
+        "--format",
+        choices=("text", "md"),
+        default="text",
+        dest="compare_format",
         help="plain text, 100 columns wide (default), or Markdown tables",
-    )  # fmt: skip
+    )
     compare.set_defaults(command=cmd_compare)
 
     prune = verbs.add_parser(
-        "prune", help="drop the stored populations that a results folder no longer reports",
+        "prune",
+        help="drop the stored populations that a results folder no longer reports",
         description="Drop from DIR/runs.sqlite the populations that belong to no suite DIR "
         "reports (those of an earlier definition of its suite, or of a suite it replaced), "
         "then compact the file. Lists them first (method, dataset, phase, trials) and asks "
         "unless --yes. Exit status 0, or 1 when the answer is no.",
-    )  # fmt: skip
+    )
     prune.add_argument("dir", metavar="DIR", help="a results folder written by `run`")
     prune.add_argument("--yes", action="store_true", help="drop without asking")
     prune.set_defaults(command=cmd_prune)
@@ -196,9 +215,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     print_warnings(suite)
     results = run(
-        suite, out=args.out, jobs=args.jobs, force=args.force, cluster=args.cluster,
+        suite,
+        out=args.out,
+        jobs=args.jobs,
+        force=args.force,
+        cluster=args.cluster,
         replace=args.replace,
-    )  # fmt: skip
+    )
     jobs = 1 if args.cluster else (args.jobs or os.cpu_count() or 1)
     finish(results, jobs=jobs, format=args.format)
     return 0

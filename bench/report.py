@@ -723,8 +723,16 @@ def datasets_table(results) -> Table:
                 number(spec.get("target_loss")),
             ]
         )
-    header = ["dataset", "task", "generator", "train / val / test", "features", "outputs",
-              "output, loss", "target loss"]  # fmt: skip
+    header = [
+        "dataset",
+        "task",
+        "generator",
+        "train / val / test",
+        "features",
+        "outputs",
+        "output, loss",
+        "target loss",
+    ]
     return Table(header, rows, numeric=(4, 5, 7))
 
 
@@ -811,8 +819,9 @@ def searched_arguments(hyperparameters: str) -> str:
         values = json.loads(hyperparameters or "{}")
     except ValueError:
         return hyperparameters
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in values.items())  # fmt: skip
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
+    )
 
 
 def dataset_section(results, name: str) -> Section:
@@ -841,15 +850,22 @@ def dataset_section(results, name: str) -> Section:
                     r.seconds_to_target_hi,
                     digits=2,
                 )
-                + missing,  # fmt: skip
+                + missing,
                 with_ci(r.epochs_to_target_center, r.epochs_to_target_lo, r.epochs_to_target_hi)
                 + missing,
                 f"{int(r.diverged_count)} of {n}",
             ]
         )
-    header = ["method", "tuned lr", "test loss", f"test {metrics.METRIC_NAMES[task]}",
-              "final training loss", "seconds to target", "epochs to target",
-              "diverged"]  # fmt: skip
+    header = [
+        "method",
+        "tuned lr",
+        "test loss",
+        f"test {metrics.METRIC_NAMES[task]}",
+        "final training loss",
+        "seconds to target",
+        "epochs to target",
+        "diverged",
+    ]
     seeds = int(summary["n_seeds"].max()) if len(summary) else 0
     intro = Paragraph(
         f"Task: {task}; target training loss: {number(target)}; {seeds} evaluation seeds. "
@@ -896,12 +912,19 @@ def verdict_table(results, dataset: str) -> Table:
 def ranking_section(results) -> Section:
     """Mean rank on test loss with each method's verdict counts; explicitly not a finding."""
     rows = [
-        [str(i + 1), r.method, f"{r.mean_rank:.2f}", str(int(r.best)), str(int(r.equivalent)),
-         str(int(r.inconclusive)), str(int(r.worse)), str(int(r.datasets))]
+        [
+            str(i + 1),
+            r.method,
+            f"{r.mean_rank:.2f}",
+            str(int(r.best)),
+            str(int(r.equivalent)),
+            str(int(r.inconclusive)),
+            str(int(r.worse)),
+            str(int(r.datasets)),
+        ]
         for i, r in enumerate(results.ranking.itertuples())
-    ]  # fmt: skip
-    header = ["#", "method", "mean rank", "best", "equivalent", "inconclusive", "worse",
-              "datasets"]  # fmt: skip
+    ]
+    header = ["#", "method", "mean rank", "best", "equivalent", "inconclusive", "worse", "datasets"]
     note = Paragraph(
         "Each method's rank on each dataset by geometric mean test loss (1 = best, ties "
         "averaged), averaged over the datasets, and how many of its verdicts on test loss "
@@ -915,9 +938,15 @@ def ranking_section(results) -> Section:
 # ------------------------------------------------------------------------------ 5. figures
 
 FIGURE_ORDER = (
-    "verdicts", "loss_vs_seconds", "lr_sensitivity", "final_test",
-    "convergence_speed", "performance_profile", "decision_boundaries", "optimizer_paths",
-)  # fmt: skip
+    "verdicts",
+    "loss_vs_seconds",
+    "lr_sensitivity",
+    "final_test",
+    "convergence_speed",
+    "performance_profile",
+    "decision_boundaries",
+    "optimizer_paths",
+)
 CAPTIONS = {
     "loss_vs_epoch": (
         "Training and validation loss against epochs",
@@ -1218,8 +1247,10 @@ def to_html(title: str, sections: list[Section]) -> str:
 
 def _html_section(section: Section) -> str:
     tag = f"h{section.level}"
-    parts = [f'<section id="{html.escape(section.id)}">',
-             f"<{tag}>{html.escape(section.title)}</{tag}>"]  # fmt: skip
+    parts = [
+        f'<section id="{html.escape(section.id)}">',
+        f"<{tag}>{html.escape(section.title)}</{tag}>",
+    ]
     for block in section.blocks:
         parts.append(_html_section(block) if isinstance(block, Section) else _html_block(block))
     parts.append("</section>")

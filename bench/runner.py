@@ -93,10 +93,16 @@ def train_population(population: Population) -> PopulationResult:
         optimizer = population.method.population_optimizer(population.trials)
         with np.errstate(all="ignore"):
             history = train(
-                net, optimizer, data.X_train, data.Y_train,
-                batch_size=population.method.batch_size, epochs=population.epochs,
-                seed=seeds, X_val=data.X_val, Y_val=data.Y_val,
-            )  # fmt: skip
+                net,
+                optimizer,
+                data.X_train,
+                data.Y_train,
+                batch_size=population.method.batch_size,
+                epochs=population.epochs,
+                seed=seeds,
+                X_val=data.X_val,
+                Y_val=data.Y_val,
+            )
             best = evaluate(net, history.best_params, data)
             final = evaluate(net, history.params, data)
             calibration = calibration_se = None
@@ -175,9 +181,14 @@ def calibrate(population: Population, data: Dataset) -> tuple[float, float]:
     def timed(epochs: int) -> np.ndarray:
         optimizer = population.method.population_optimizer(trial)
         return time_epochs(
-            net, optimizer, data.X_train, data.Y_train, batch_size=population.method.batch_size,
-            epochs=epochs, seed=[trial[0][2]],
-        )  # fmt: skip
+            net,
+            optimizer,
+            data.X_train,
+            data.Y_train,
+            batch_size=population.method.batch_size,
+            epochs=epochs,
+            seed=[trial[0][2]],
+        )
 
     (first,) = timed(1)  # warm-up: caches, the heap, lazy imports
     least = CALIBRATION_SECONDS / CALIBRATION_ROUNDS
@@ -270,9 +281,12 @@ def dask_client(cluster: str, jobs: int) -> Iterator[distributed.Client]:
         address = cluster
         if cluster == "local":
             local = distributed.LocalCluster(
-                n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+                n_workers=jobs,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
                 dashboard_address=None,
-            )  # fmt: skip
+            )
             address = stack.enter_context(local).scheduler_address
         try:
             client = distributed.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
@@ -554,9 +568,14 @@ class Driver:
     def record(self, key: str, population: Population, trials: int) -> None:
         """Note that the suite uses ``trials`` of the stored population ``key``."""
         self.used.append(
-            {"key": key, "phase": population.phase, "method": population.method.name,
-             "dataset": population.dataset.name, "trials": trials}
-        )  # fmt: skip
+            {
+                "key": key,
+                "phase": population.phase,
+                "method": population.method.name,
+                "dataset": population.dataset.name,
+                "trials": trials,
+            }
+        )
 
     def place(self, chain: Chain, population: Population | None) -> None:
         """Submit ``population``, or read it back when stored, and so on along the chain."""

@@ -81,10 +81,24 @@ TABLES = ("meta", "populations", "trials", "curves")
 # every page costs ~25 ms per 30 MB once cached, and a store is opened often (final_params).
 _checked: set[tuple[str, int, int]] = set()
 TRIAL_FIELDS = (
-    "population", "trial", "phase", "method", "dataset", "lr", "hyperparameters", "seed",
-    "final_train_loss", "final_val_loss", "best_val_loss", "best_epoch", "test_loss",
-    "test_metric", "final_test_loss", "final_test_metric", "diverged_epoch",
-)  # fmt: skip
+    "population",
+    "trial",
+    "phase",
+    "method",
+    "dataset",
+    "lr",
+    "hyperparameters",
+    "seed",
+    "final_train_loss",
+    "final_val_loss",
+    "best_val_loss",
+    "best_epoch",
+    "test_loss",
+    "test_metric",
+    "final_test_loss",
+    "final_test_metric",
+    "diverged_epoch",
+)
 
 
 class StoreError(RuntimeError):
@@ -304,24 +318,50 @@ class Store:
         for k in range(result.size):
             best = None if result.best_params is None else to_blob(result.best_params[k])
             trials.append(
-                (result.key, k, result.phase, result.method, result.dataset,
-                 float(result.lrs[k]), result.hyperparameters[k], int(result.seeds[k]),
-                 _real(final_train[k]), _real(final_val[k]), _real(result.best_val_loss[k]),
-                 int(result.best_epoch[k]), _real(result.test_loss[k]),
-                 _real(result.test_metric[k]), _real(result.final_test_loss[k]),
-                 _real(result.final_test_metric[k]), int(result.diverged_epoch[k]),
-                 to_blob(result.params[k]), best)
-            )  # fmt: skip
+                (
+                    result.key,
+                    k,
+                    result.phase,
+                    result.method,
+                    result.dataset,
+                    float(result.lrs[k]),
+                    result.hyperparameters[k],
+                    int(result.seeds[k]),
+                    _real(final_train[k]),
+                    _real(final_val[k]),
+                    _real(result.best_val_loss[k]),
+                    int(result.best_epoch[k]),
+                    _real(result.test_loss[k]),
+                    _real(result.test_metric[k]),
+                    _real(result.final_test_loss[k]),
+                    _real(result.final_test_metric[k]),
+                    int(result.diverged_epoch[k]),
+                    to_blob(result.params[k]),
+                    best,
+                )
+            )
             curves.append(
                 (result.key, k, to_blob(result.train_loss[:, k]), to_blob(result.val_loss[:, k]))
             )
         population = (
-            result.key, result.phase, result.config, result.method, result.dataset, result.task,
-            result.size, len(result.samples) - 1, json.dumps(result.spec, sort_keys=True),
-            float(result.wall_seconds), result.calibration, result.calibration_se, result.cpu,
+            result.key,
+            result.phase,
+            result.config,
+            result.method,
+            result.dataset,
+            result.task,
+            result.size,
+            len(result.samples) - 1,
+            json.dumps(result.spec, sort_keys=True),
+            float(result.wall_seconds),
+            result.calibration,
+            result.calibration_se,
+            result.cpu,
             datetime.now(UTC).isoformat(timespec="seconds"),
-            to_blob(result.samples), to_blob(result.steps), to_blob(result.seconds),
-        )  # fmt: skip
+            to_blob(result.samples),
+            to_blob(result.steps),
+            to_blob(result.seconds),
+        )
         with self.db:
             self._delete([result.key])
             self.db.execute(f"INSERT INTO populations VALUES ({', '.join('?' * 17)})", population)

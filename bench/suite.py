@@ -42,8 +42,15 @@ from bench.methods import BUILTIN_METHODS, MethodSpec, TrialSpec, optimizer_clas
 
 SUITES_DIR = Path(__file__).parent / "suites"
 SUITE_KEYS = (
-    "name", "methods", "datasets", "epochs", "seeds", "tuning_seeds", "extend_grid", "margin",
-)  # fmt: skip
+    "name",
+    "methods",
+    "datasets",
+    "epochs",
+    "seeds",
+    "tuning_seeds",
+    "extend_grid",
+    "margin",
+)
 TUNING_SEED_START = 100_000  # tuning_seeds = n means seeds 100000 .. 100000 + n - 1
 DEFAULT_TUNING_SEEDS = 3
 DEFAULT_EXTEND_GRID = 3
@@ -162,9 +169,15 @@ class Suite:
     ) -> Population:
         """A population of this suite's model and epochs."""
         return Population(
-            suite=self.name, method=method, dataset=dataset, epochs=self.epochs,
-            hidden=self.hidden, activation=self.activation, phase=phase, trials=tuple(trials),
-        )  # fmt: skip
+            suite=self.name,
+            method=method,
+            dataset=dataset,
+            epochs=self.epochs,
+            hidden=self.hidden,
+            activation=self.activation,
+            phase=phase,
+            trials=tuple(trials),
+        )
 
     def settings(self) -> dict:
         """The suite's definition, JSON-serialisable: what a changed suite is compared by."""

@@ -20,30 +20,78 @@ from bench.protocol import at_edge
 from bench.store import STORE_NAME, Store, StoreError
 
 TRIAL_COLUMNS = [
-    "phase", "method", "dataset", "task", "lr", "hyperparameters", "extended", "seed",
-    "population", "trial", "final_train_loss", "final_val_loss", "best_val_loss", "best_epoch",
-    "test_loss", "test_metric", "test_error", "final_test_loss", "final_test_metric",
-    "diverged", "diverged_epoch", "target_reached", "epochs_to_target", "samples_to_target",
-    "steps_to_target", "seconds_to_target", "calibration_se", "cpu",
-]  # fmt: skip
+    "phase",
+    "method",
+    "dataset",
+    "task",
+    "lr",
+    "hyperparameters",
+    "extended",
+    "seed",
+    "population",
+    "trial",
+    "final_train_loss",
+    "final_val_loss",
+    "best_val_loss",
+    "best_epoch",
+    "test_loss",
+    "test_metric",
+    "test_error",
+    "final_test_loss",
+    "final_test_metric",
+    "diverged",
+    "diverged_epoch",
+    "target_reached",
+    "epochs_to_target",
+    "samples_to_target",
+    "steps_to_target",
+    "seconds_to_target",
+    "calibration_se",
+    "cpu",
+]
 CURVE_COLUMNS = [
-    "phase", "method", "dataset", "lr", "hyperparameters", "seed", "epoch", "samples", "steps",
-    "seconds", "train_loss", "val_loss",
-]  # fmt: skip
+    "phase",
+    "method",
+    "dataset",
+    "lr",
+    "hyperparameters",
+    "seed",
+    "epoch",
+    "samples",
+    "steps",
+    "seconds",
+    "train_loss",
+    "val_loss",
+]
 FLOAT_COLUMNS = [
-    "final_train_loss", "final_val_loss", "best_val_loss", "test_loss", "test_metric",
-    "final_test_loss", "final_test_metric",
-]  # fmt: skip
+    "final_train_loss",
+    "final_val_loss",
+    "best_val_loss",
+    "test_loss",
+    "test_metric",
+    "final_test_loss",
+    "final_test_metric",
+]
 # summary criteria: (column, log): losses and costs get geometric means, the metric a mean
 SUMMARY_CRITERIA = (
-    ("test_loss", True), ("test_metric", False), ("final_train_loss", True),
-    ("seconds_to_target", True), ("epochs_to_target", True),
-)  # fmt: skip
+    ("test_loss", True),
+    ("test_metric", False),
+    ("final_train_loss", True),
+    ("seconds_to_target", True),
+    ("epochs_to_target", True),
+)
 SUMMARY_COLUMNS = [
-    "dataset", "method", "lr", "hyperparameters", "lr_at_edge", "tuning_trials", "n_seeds",
+    "dataset",
+    "method",
+    "lr",
+    "hyperparameters",
+    "lr_at_edge",
+    "tuning_trials",
+    "n_seeds",
     *(f"{c}_{part}" for c, _ in SUMMARY_CRITERIA for part in ("center", "lo", "hi")),
-    "diverged_count", "rank",
-]  # fmt: skip
+    "diverged_count",
+    "rank",
+]
 COMPARISON_COLUMNS = ["dataset", "criterion", *stats.COMPARISON_COLUMNS]
 RANKING_COLUMNS = ["method", "mean_rank", *stats.VERDICTS, "datasets"]
 TABLES = ("trials", "curves", "summary", "comparisons", "ranking")
@@ -325,8 +373,9 @@ def compare_methods(trials: pd.DataFrame, suite: dict, floors: dict) -> pd.DataF
             continue
         methods = [m for m in suite["methods"] if m in set(trials["method"])]
         for criterion in stats.CRITERIA:
-            values = here.pivot_table(index="seed", columns="method", values=criterion,
-                                      aggfunc="first", dropna=False)  # fmt: skip
+            values = here.pivot_table(
+                index="seed", columns="method", values=criterion, aggfunc="first", dropna=False
+            )
             floor = floors[dataset][criterion]
             values = values.reindex(columns=methods).apply(metrics.floored, floor=floor)
             shared = None

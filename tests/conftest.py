@@ -1,82 +1,90 @@
-"""Shared test helpers. An optional part (torch, dask, chromium) that is missing skips its
-tests on a user's machine, but fails them under CI=true, where CI has installed everything."""
+"""Fixtures shared by the test modules, and the ``optional`` marker's check; the helpers they
+import are in helpers.py.
+
+Two suites are run once per session and read by many modules: ``tiny`` (helpers.TINY: the
+runner's, the folder's, the faults', compare's and Dask's tests) and ``planted``
+(helpers.PLANTED, drawn: the figures', the report's and the browser's tests; a test that
+uses it is marked slow here). Both are for reading: a test that writes into a results folder
+copies it first.
+"""
 
 from __future__ import annotations
 
-import importlib
-import os
-import re
-import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
+from helpers import PLANTED, require_module, require_optional, write_suite
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
+if TYPE_CHECKING:  # imported in the fixtures: a run of one fast module should not pay for them
+    import bench
 
-
-def missing_optional(what: str) -> None:
-    """Skip the calling test because ``what`` is missing, or fail it under CI=true."""
-    message = f"optional part not available: {what}"
-    if IN_CI:
-        pytest.fail(message + " (CI=true: CI must install every optional part)")
-    pytest.skip(message)
+# test_optimizers_torch.py still imports require_module from here (tests/perf/conftest.py
+# re-exports it too); it goes when that import becomes `from helpers import require_module`.
+__all__ = ["require_module"]
 
 
-def require_module(name: str):
-    """Import an optional module, or skip (fail under CI) when it is not installed."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        missing_optional(f"Python module {name!r}")
+# Slow by what they use: the planted run and its figures take about 10 s; importing torch
+# (test_optimizers_torch.py's ``torch`` fixture) about 3 s, its first use as long again.
+# (A stopgap for the torch tests until test_optimizers_torch.py marks them itself.)
+SLOW_FIXTURES = {"planted", "planted_report", "torch"}
 
 
-def require_executable(*names: str) -> str:
-    """The path of the first executable found, or skip (fail under CI)."""
-    for name in names:
-        path = shutil.which(name)
-        if path:
-            return path
-    missing_optional(f"executable {' or '.join(names)!r}")
-    return ""
+@pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that uses a fixture of SLOW_FIXTURES, even through another."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
-def proc_status_mib(field: str) -> float:
-    """A memory figure of this process from /proc/self/status in MiB: "VmRSS" (resident now)
-    or "VmHWM" (its own peak; unlike ru_maxrss, not counting the RSS its parent had when it
-    forked)."""
-    status = Path("/proc/self/status").read_text()
-    return int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) / 1024
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked ``optional(name)`` skips when that part is missing (fails under CI)."""
+    for marker in item.iter_markers("optional"):
+        require_optional(*marker.args)
 
 
-def full_batch_suite(name: str, optimizer: str) -> str:
-    """A suite file's text: one full-batch method ``name`` of ``optimizer`` ("module:Class")
-    with lrs 0.1 and 1000 (which diverges) on three 100-sample datasets, 3 epochs, one tuning
-    seed and two evaluation seeds, the grid not extended: six small populations in sequence,
-    for the tests that stop a run between two of them."""
-    return f"""
-[suite]
-name = "{name}"
-methods = ["{name}"]
-datasets = ["moons", "circles", "blobs"]
-epochs = 3
-seeds = 2
-tuning_seeds = 1
-extend_grid = 0
+class FinishedRun(NamedTuple):
+    """A suite run to its end: its suite file, its results folder and its Results."""
 
-[model]
-hidden = [4]
+    path: Path
+    out: Path
+    results: bench.Results
 
-[method.{name}]
-optimizer = "{optimizer}"
-batch_size = "full"
-lr = [0.1, 1000.0]
 
-[dataset.moons]
-n_samples = 100
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> FinishedRun:
+    """The tiny suite (helpers.TINY) run once with jobs=1."""
+    import bench
 
-[dataset.circles]
-n_samples = 100
+    folder = tmp_path_factory.mktemp("tiny")
+    path = write_suite(folder)
+    out = folder / "out"
+    return FinishedRun(path, out, bench.run(path, out=out, jobs=1, progress=False))
 
-[dataset.blobs]
-n_samples = 100
-"""
+
+class Drawn(NamedTuple):
+    """The planted run and every figure drawn from it (``plots.draw_figures``)."""
+
+    results: bench.Results
+    figures: dict
+
+
+@pytest.fixture(scope="session")
+def planted(tmp_path_factory) -> Drawn:
+    """The planted suite (helpers.PLANTED) run once with jobs=1, and its figures drawn."""
+    import bench
+    from bench import plots
+
+    folder = tmp_path_factory.mktemp("planted")
+    path = write_suite(folder, PLANTED, "planted.toml")
+    results = bench.run(path, out=folder / "out", jobs=1, progress=False)
+    return Drawn(results, plots.draw_figures(results, folder / "out" / "figures"))
+
+
+@pytest.fixture(scope="session")
+def planted_report(planted) -> Path:
+    """report.html of the planted run (report.md beside it), written once."""
+    from bench import report
+
+    return report.write_report(planted.results, planted.figures)

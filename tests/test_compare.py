@@ -2,8 +2,9 @@
 losses, metrics and divergence compared as values, timing with a tolerance, and the pairs of
 one run only apart.
 
-Four runs of test_runner's tiny suite (a few seconds each): twice the same suite (identical
-values, times differ), the same with 5 epochs instead of 3, and with a third method.
+Four runs of the tiny suite (helpers.TINY, a few seconds each): twice the same suite, back
+to back (identical values, times differ but alike), the same with 5 epochs instead of 3, and
+with a third method; the timing tests scale the times of conftest's ``tiny`` run.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import copy
 
 import pandas as pd
 import pytest
-from test_runner import TINY, write_suite
+from helpers import TINY, write_suite
 
 import bench
 from bench.changes import TABLE_COLUMNS, WIDTH, compare
@@ -24,8 +25,8 @@ WIDER = TINY.replace('methods = ["gd", "adam"]', 'methods = ["gd", "adam", "rmsp
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Folders of the tiny suite run twice ('a', 'again'), with 5 epochs ('longer') and with
-    rmsprop added ('wider')."""
+    """Folders of the tiny suite run twice ('a', 'again': back to back, so that their times
+    are alike), with 5 epochs ('longer') and with rmsprop added ('wider')."""
     folder = tmp_path_factory.mktemp("compare")
     out = {}
     for name, text in (("a", TINY), ("again", TINY), ("longer", LONGER), ("wider", WIDER)):
@@ -54,6 +55,7 @@ def moved_verdicts(a: bench.Results, b: bench.Results) -> pd.DataFrame:
     return merged[merged["verdict_a"] != merged["verdict_b"]]
 
 
+@pytest.mark.slow
 def test_two_runs_of_one_suite_say_identical_results(runs, capsys):
     text = printed(capsys, runs["a"], runs["again"])
     assert "identical results" in text and "changed" not in text
@@ -69,6 +71,7 @@ def test_two_runs_of_one_suite_say_identical_results(runs, capsys):
     assert len(tables["timing"]) == 8  # 4 pairs x (seconds per epoch, seconds to the target)
 
 
+@pytest.mark.slow
 def test_runs_that_differ_in_epochs_name_epochs_first_then_what_moved(runs, capsys):
     a, b = bench.load(runs["a"]), bench.load(runs["longer"])
     text = printed(capsys, runs["a"], runs["longer"])
@@ -85,9 +88,11 @@ def test_runs_that_differ_in_epochs_name_epochs_first_then_what_moved(runs, caps
     assert set(tables["values"]["column"]) >= {"final_train_loss", "final_val_loss"}
     want = moved_verdicts(a, b)
     got = tables["verdicts"]
-    assert sorted(map(tuple, got[["dataset", "criterion", "method", "verdict_a", "verdict_b"]]
-                      .to_numpy())) == sorted(map(tuple, want[["dataset", "criterion", "method",
-                                              "verdict_a", "verdict_b"]].to_numpy()))  # fmt: skip
+    assert sorted(
+        map(tuple, got[["dataset", "criterion", "method", "verdict_a", "verdict_b"]].to_numpy())
+    ) == sorted(
+        map(tuple, want[["dataset", "criterion", "method", "verdict_a", "verdict_b"]].to_numpy())
+    )
     for row in want.itertuples():
         assert f"{row.verdict_a} -> {row.verdict_b}" in text
     if want[want["criterion"] != "seconds_to_target"].empty:
@@ -97,6 +102,7 @@ def test_runs_that_differ_in_epochs_name_epochs_first_then_what_moved(runs, caps
         assert "The ranking is the same." in text and tables["ranking"].empty
 
 
+@pytest.mark.slow
 def test_a_third_method_is_listed_apart_and_moves_the_verdicts_it_beats(runs, capsys):
     a, b = bench.load(runs["a"]), bench.load(runs["wider"])
     text = printed(capsys, runs["a"], runs["wider"])
@@ -104,8 +110,9 @@ def test_a_third_method_is_listed_apart_and_moves_the_verdicts_it_beats(runs, ca
     assert "methods (+rmsprop)" in text
     tables = compare(a, b)
     assert sorted(map(tuple, tables["only"].to_numpy())) == [
-        ("blobs", "rmsprop", "B"), ("moons", "rmsprop", "B")
-    ]  # fmt: skip
+        ("blobs", "rmsprop", "B"),
+        ("moons", "rmsprop", "B"),
+    ]
     only = text[text.index("In one run only:") :]
     assert (
         "rmsprop" in only and "rmsprop" not in text[text.index("Results:") : text.index("Timing:")]
@@ -123,11 +130,13 @@ def test_a_third_method_is_listed_apart_and_moves_the_verdicts_it_beats(runs, ca
         place_a = a.ranking["method"].tolist().index(method) + 1
         place_b = b.ranking["method"].tolist().index(method) + 1
         assert (ranking.loc[method, "place_a"], ranking.loc[method, "place_b"]) == (
-            place_a, place_b
-        )  # fmt: skip
+            place_a,
+            place_b,
+        )
         assert f"{place_a} -> {place_b}" in text[text.index("Ranking:") :]
 
 
+@pytest.mark.slow
 def test_format_md_writes_the_same_as_markdown_tables(runs, capsys):
     text = printed(capsys, runs["a"], runs["wider"], "--format", "md")
     lines = text.splitlines()
@@ -139,6 +148,7 @@ def test_format_md_writes_the_same_as_markdown_tables(runs, capsys):
     assert all(len(line) <= WIDTH for line in lines if not line.startswith("|"))
 
 
+@pytest.mark.slow
 def test_bench_compare_returns_dataframes(runs):
     a, b = bench.load(runs["a"]), bench.load(runs["longer"])
     tables = bench.compare(a, b)
@@ -150,13 +160,16 @@ def test_bench_compare_returns_dataframes(runs):
     assert len(centers(a, b)) == 4
 
 
-@pytest.mark.parametrize("factor, calibration_se, beyond", [
-    (1.2, None, False),  # under 25%
-    (5.0, None, True),  # calibrated noise on this machine stays far below 5x
-    (5.0, 1.0, False),  # inside the noise the runs show: twice a log SE of 1 > log 5
-])  # fmt: skip
-def test_timing_changes_count_beyond_25_percent_and_the_noise(runs, factor, calibration_se, beyond):
-    a = bench.load(runs["a"])
+@pytest.mark.parametrize(
+    "factor, calibration_se, beyond",
+    [
+        (1.2, None, False),  # under 25%
+        (5.0, None, True),  # calibrated noise on this machine stays far below 5x
+        (5.0, 1.0, False),  # inside the noise the runs show: twice a log SE of 1 > log 5
+    ],
+)
+def test_timing_changes_count_beyond_25_percent_and_the_noise(tiny, factor, calibration_se, beyond):
+    a = bench.load(tiny.out)
     b = copy.deepcopy(a)
     b.curves["seconds"] *= factor
     for part in ("center", "lo", "hi"):

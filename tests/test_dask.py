@@ -20,8 +20,7 @@ import time
 import types
 
 import pytest
-from conftest import require_module
-from test_runner import assert_same_results, stored_populations, write_suite
+from helpers import assert_same_results, require_module, stored_populations, write_suite
 
 import bench
 from bench import runner
@@ -151,19 +150,14 @@ def cluster(tmp_path_factory):
         path = os.pathsep.join([str(folder), *filter(None, [os.environ.get("PYTHONPATH")])])
         patch.setenv("PYTHONPATH", path)
         local = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
             dashboard_address=None,
-        )  # fmt: skip
+        )
         with local, distributed.Client(local, set_as_default=False) as client:
             yield local.scheduler_address, client, folder
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """The tiny suite of test_runner run locally with jobs=1: (its path, its Results)."""
-    folder = tmp_path_factory.mktemp("tiny")
-    path = write_suite(folder)
-    return path, bench.run(path, out=folder / "out", jobs=1, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -186,9 +180,10 @@ def reports(monkeypatch):
     monkeypatch.setitem(sys.modules, "bench.report", stub)
 
 
+@pytest.mark.slow
+@pytest.mark.optional("dask")
 def test_cluster_local_trains_what_jobs_one_trains(tiny, tmp_path, capsys, reports):
-    require_module("distributed")
-    path, reference = tiny
+    path, reference = tiny.path, tiny.results
     out = tmp_path / "out"
     command = ["run", "--suite", str(path), "--out", str(out), "--cluster", "local"]
     assert main([*command, "--jobs", "2"]) == 0, capsys.readouterr().err
@@ -200,6 +195,8 @@ def test_cluster_local_trains_what_jobs_one_trains(tiny, tmp_path, capsys, repor
     assert (results.provenance["cluster"], results.provenance["jobs"]) == ("local", 2)
 
 
+@pytest.mark.slow
+@pytest.mark.optional("dask")
 def test_each_population_is_stored_as_it_arrives_and_the_next_is_submitted_at_once(
     cluster, tiny, tmp_path, monkeypatch
 ):
@@ -207,7 +204,7 @@ def test_each_population_is_stored_as_it_arrives_and_the_next_is_submitted_at_on
     population (a grid extension or the evaluation) is submitted as its result arrives, while
     other chains' first tuning populations are still out: never after the whole grid."""
     address, _, _ = cluster
-    path, reference = tiny
+    path, reference = tiny.path, tiny.results
     out = tmp_path / "out"
     events, stored_at_update = [], []
     submit, next_result = runner.OnDask.submit, runner.OnDask.next_result
@@ -270,6 +267,8 @@ def kill_the_first_worker_to_start(folder, workers: set[int], killed: list[int])
         time.sleep(0.01)
 
 
+@pytest.mark.slow
+@pytest.mark.optional("dask")
 def test_a_killed_worker_s_population_runs_again_elsewhere_and_nothing_is_lost(
     cluster, marked, tmp_path
 ):
@@ -298,6 +297,8 @@ def test_a_killed_worker_s_population_runs_again_elsewhere_and_nothing_is_lost(
     assert results.trials["diverged"].sum() == 3  # lr 1000 on each dataset's tuning seed
 
 
+@pytest.mark.slow
+@pytest.mark.optional("dask")
 def test_a_runner_killed_with_sigkill_resumes_on_the_cluster_to_the_same_results(
     cluster, marked, tmp_path, capsys
 ):
@@ -306,8 +307,12 @@ def test_a_runner_killed_with_sigkill_resumes_on_the_cluster_to_the_same_results
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "bench", "run", "--suite", str(path), "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(folder)}
-    process = subprocess.Popen([*command, "--cluster", address], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [*command, "--cluster", address],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while stored_populations(out / "runs.sqlite") < 1 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -337,6 +342,8 @@ def allowed_failures(count: int):
     return set_on
 
 
+@pytest.mark.slow
+@pytest.mark.optional("dask")
 def test_a_population_that_kills_every_worker_it_is_given_exits_2_naming_it(
     cluster, tmp_path, capsys
 ):
@@ -367,20 +374,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
+@pytest.mark.optional("dask")
 def test_no_scheduler_answering_exits_2_saying_how_to_start_one(
     tiny, tmp_path, monkeypatch, capsys
 ):
-    require_module("distributed")
     monkeypatch.setattr(runner, "CONNECT_TIMEOUT", 0.5)
     address = f"tcp://127.0.0.1:{free_port()}"
     out = tmp_path / "out"
-    assert main(["run", "--suite", str(tiny[0]), "--out", str(out), "--cluster", address]) == 2
+    assert main(["run", "--suite", str(tiny.path), "--out", str(out), "--cluster", address]) == 2
     error = capsys.readouterr().err
     assert f"error: no Dask scheduler answered at {address} within 0.5 s" in error
     assert "`dask scheduler`" in error and f"`dask worker {address} --nthreads 1`" in error
     assert not out.exists()
 
 
+@pytest.mark.slow
+@pytest.mark.optional("dask")
 def test_a_scheduler_without_workers_exits_2_saying_how_to_start_them(
     tiny, tmp_path, monkeypatch, capsys
 ):
@@ -389,7 +399,9 @@ def test_a_scheduler_without_workers_exits_2_saying_how_to_start_them(
     out = tmp_path / "out"
     with distributed.LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None) as empty:
         address = empty.scheduler_address
-        assert main(["run", "--suite", str(tiny[0]), "--out", str(out), "--cluster", address]) == 2
+        assert (
+            main(["run", "--suite", str(tiny.path), "--out", str(out), "--cluster", address]) == 2
+        )
     error = capsys.readouterr().err
     assert f"the Dask scheduler at {address} has no workers" in error
     assert f"`dask worker {address} --nthreads 1 --nworkers N`" in error
@@ -401,7 +413,7 @@ def test_without_dask_a_cluster_run_exits_2_saying_what_to_install(
 ):
     monkeypatch.setitem(sys.modules, "distributed", None)
     out = tmp_path / "out"
-    assert main(["run", "--suite", str(tiny[0]), "--out", str(out), "--cluster", "local"]) == 2
+    assert main(["run", "--suite", str(tiny.path), "--out", str(out), "--cluster", "local"]) == 2
     error = capsys.readouterr().err
     assert "--cluster local needs dask.distributed, which is not installed" in error
     assert "pip install 'backprop-bench[distributed]'" in error

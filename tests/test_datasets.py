@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import USER_SOURCE
 
 from bench.datasets import (
     BUILTIN_DATASETS,
@@ -195,35 +196,6 @@ def test_a_bad_output_or_loss_is_rejected(overrides, message):
 def test_regression_rejects_an_output_other_than_identity():
     with pytest.raises(DatasetError, match="output 'sigmoid' cannot fit standardised regression"):
         load_dataset(spec("friedman1", output="sigmoid", loss="half_squared_error"))
-
-
-USER_SOURCE = """
-import numpy as np
-
-def noisy_line(n_samples=50, slope=2.0, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-1, 1, size=(n_samples, 1))
-    return x, slope * x[:, 0] + 0.1 * rng.normal(size=n_samples)
-
-def two_classes(n_samples=40):
-    x = np.arange(n_samples, dtype=float).reshape(-1, 1)
-    return x, (x[:, 0] >= n_samples / 2).astype(int)
-
-def with_nan(n_samples=20):
-    x = np.ones((n_samples, 2))
-    x[3, 1] = np.nan
-    return x, np.arange(n_samples) % 2
-
-def with_inf(n_samples=20):
-    y = np.linspace(0, 1, n_samples)
-    y[0] = np.inf
-    return np.ones((n_samples, 2)), y
-
-def words(n_samples=20):
-    return [["a", "b"]] * n_samples, [0, 1] * (n_samples // 2)
-
-not_callable = 3
-"""
 
 
 def test_a_user_generator_by_import_path_is_called_with_its_params_and_seed(tmp_path, monkeypatch):

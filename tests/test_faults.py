@@ -21,9 +21,13 @@ import types
 
 import numpy as np
 import pytest
-from conftest import full_batch_suite
-from test_datasets import USER_SOURCE
-from test_runner import assert_same_results, stored_populations, write_suite
+from helpers import (
+    USER_SOURCE,
+    assert_same_results,
+    full_batch_suite,
+    stored_populations,
+    write_suite,
+)
 
 import bench
 from bench import runner
@@ -92,20 +96,11 @@ class SleepySGD(SGD):
 SLEEPY = full_batch_suite("sleepy", "sleepyopt:SleepySGD")
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """test_runner's tiny suite run with jobs=1: (its suite path, its results folder)."""
-    folder = tmp_path_factory.mktemp("finished")
-    path = write_suite(folder)
-    bench.run(path, out=folder / "out", jobs=1, progress=False)
-    return path, folder / "out"
-
-
 @pytest.fixture
-def copy(finished, tmp_path):
-    """A copy of the finished results folder, to damage: (suite path, the copy)."""
-    path, out = finished
-    return path, shutil.copytree(out, tmp_path / "out")
+def copy(tiny, tmp_path):
+    """A copy of the tiny run's results folder (conftest.tiny), to damage: (suite path, the
+    copy)."""
+    return tiny.path, shutil.copytree(tiny.out, tmp_path / "out")
 
 
 @pytest.fixture
@@ -119,6 +114,7 @@ def reports(monkeypatch):
 # ------------------------------------------------------------------------------ the folder lock
 
 
+@pytest.mark.slow
 def test_a_run_holds_its_folder_until_it_ends(copy, monkeypatch):
     path, out = copy
     refusals = []
@@ -142,6 +138,7 @@ def test_a_run_holds_its_folder_until_it_ends(copy, monkeypatch):
     assert (again["reused"], again["trained"]) == (trained, 0)
 
 
+@pytest.mark.slow
 def test_a_folder_held_by_another_process_is_refused_until_that_process_dies(copy, capsys, reports):
     path, out = copy
     store = (out / "runs.sqlite").read_bytes()
@@ -186,7 +183,12 @@ def emptied(data: bytes) -> bytes:
     return b""
 
 
-@pytest.mark.parametrize("damage", [truncated, garbled, emptied])
+def replaced(data: bytes) -> bytes:
+    """Not an SQLite file at all: no header, only garbage."""
+    return b"garbage" * 1000
+
+
+@pytest.mark.parametrize("damage", [truncated, garbled, emptied, replaced])
 def test_a_damaged_store_exits_2_saying_what_to_do_and_is_left_as_it_is(copy, capsys, damage):
     path, out = copy
     store = out / "runs.sqlite"
@@ -200,8 +202,10 @@ def test_a_damaged_store_exits_2_saying_what_to_do_and_is_left_as_it_is(copy, ca
     assert len(errors) == 3
     for error in errors:
         assert error.startswith(f"error: {store} is not a readable results store (")
-        assert error.endswith("move it away (or delete it) and rerun to start afresh, or run "
-                              "into another folder with --out")  # fmt: skip
+        assert error.endswith(
+            "move it away (or delete it) and rerun to start afresh, or run "
+            "into another folder with --out"
+        )
     assert store.read_bytes() == damaged
 
 
@@ -217,14 +221,19 @@ def test_a_store_whose_records_are_not_json_exits_2(copy, capsys):
 # ---------------------------------------------------------------------- bad data, divergence
 
 
+@pytest.mark.slow
 def test_a_dataset_with_nan_stops_the_run_with_exit_2_and_no_traceback(tmp_path):
     (tmp_path / "nanmod.py").write_text(USER_SOURCE)
     path = write_suite(tmp_path, NAN_SUITE, "nan.toml")
     command = [sys.executable, "-m", "bench", "run", "--suite", str(path), "--out", "out"]
     done = subprocess.run(
-        command, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)},
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        command,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert done.stderr == (
         f"error: {path}: dataset.bad: dataset 'bad': X has 1 NaN and 0 inf values; "
@@ -233,6 +242,7 @@ def test_a_dataset_with_nan_stops_the_run_with_exit_2_and_no_traceback(tmp_path)
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_method_diverging_at_every_lr_extends_downward_then_is_not_evaluated_and_ranks_last(
     tmp_path,
 ):
@@ -283,6 +293,7 @@ def test_a_method_diverging_at_every_lr_extends_downward_then_is_not_evaluated_a
 # ------------------------------------------------------------------------------ interrupted
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", [1, 2])  # in process, and with loky's worker processes
 def test_a_run_interrupted_with_ctrl_c_exits_130_and_a_rerun_resumes_to_the_same_results(
     tmp_path, monkeypatch, capsys, jobs
@@ -299,9 +310,12 @@ def test_a_run_interrupted_with_ctrl_c_exits_130_and_a_rerun_resumes_to_the_same
     out = tmp_path / "interrupted"
     command = [sys.executable, "-m", "bench", "run", "--suite", str(path), "--out", str(out)]
     process = subprocess.Popen(
-        [*command, "--jobs", str(jobs)], env={**os.environ, "PYTHONPATH": str(tmp_path)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [*command, "--jobs", str(jobs)],
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while stored_populations(out / "runs.sqlite") < 1 and time.monotonic() < deadline:
         time.sleep(0.02)

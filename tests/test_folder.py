@@ -2,7 +2,7 @@
 definition is said in one line, `prune` drops what the folder no longer reports, an --out
 that is a file exits 2, and an unused [method.X] table warns unless it is a typo.
 
-The runs are test_runner's tiny suite (a few seconds each); each test copies one finished
+The runs are the tiny suite (helpers.TINY, a few seconds each); each test copies one finished
 folder instead of training it again.
 """
 
@@ -15,7 +15,7 @@ import sqlite3
 import warnings
 
 import pytest
-from test_runner import TINY, write_suite
+from helpers import TINY, write_suite
 
 import bench
 from bench.cli import main
@@ -58,22 +58,13 @@ def recorded_keys(out) -> set[str]:
     return {p["key"] for p in recorded(out)["populations"]}
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """The tiny suite run once into a folder, and a folder of suite files: (out, files)."""
-    folder = tmp_path_factory.mktemp("folder")
-    out = folder / "out"
-    bench.run(write_suite(folder), out=out, jobs=1, progress=False)
-    return out, folder
-
-
 @pytest.fixture
-def used(finished, tmp_path):
-    """A copy of the finished folder: (its path, the folder of suite files)."""
-    out, files = finished
+def used(tiny, tmp_path):
+    """A copy of the tiny run's results folder (conftest.tiny): (its path, the folder of suite
+    files, which holds tiny.toml, the suite the copy was run from)."""
     copy = tmp_path / "used"
-    shutil.copytree(out, copy)
-    return copy, files
+    shutil.copytree(tiny.out, copy)
+    return copy, tiny.path.parent
 
 
 @pytest.fixture
@@ -102,6 +93,7 @@ def test_another_suite_into_a_used_folder_exits_2_and_writes_nothing(used, capsy
     assert snapshot(out) == before
 
 
+@pytest.mark.slow
 def test_replace_lets_another_suite_take_the_folder_and_keeps_the_old_populations(
     used, capsys, quiet_report
 ):
@@ -121,6 +113,7 @@ def test_replace_lets_another_suite_take_the_folder_and_keeps_the_old_population
     assert set(results.trials["population"]) == recorded_keys(out)
 
 
+@pytest.mark.slow
 def test_force_still_retrains_and_keeps_the_folder_s_suite(used, capsys):
     out, files = used
     results = bench.run(files / "tiny.toml", out=out, jobs=1, progress=True, force=True)
@@ -132,6 +125,7 @@ def test_force_still_retrains_and_keeps_the_folder_s_suite(used, capsys):
 # ------------------------------------------------------------------------------ changed suite
 
 
+@pytest.mark.slow
 def test_a_changed_definition_under_the_same_name_is_said_in_one_line(used, capsys, quiet_report):
     out, files = used
     old = recorded_keys(out)
@@ -184,6 +178,7 @@ def changed(used, capsys):
     return out
 
 
+@pytest.mark.slow
 def test_prune_lists_the_unreported_populations_and_drops_exactly_them(changed, capsys):
     out = changed
     keep, every = recorded_keys(out), stored_keys(out)
@@ -221,6 +216,7 @@ def test_prune_lists_the_unreported_populations_and_drops_exactly_them(changed, 
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answer, status", [("n\n", 1), ("\n", 1), ("", 1), ("y\n", 0)])
 def test_prune_asks_and_drops_only_on_yes(changed, capsys, monkeypatch, answer, status):
     out = changed
@@ -235,6 +231,7 @@ def test_prune_asks_and_drops_only_on_yes(changed, capsys, monkeypatch, answer, 
         assert "dropped" in printed and stored_keys(out) == keep
 
 
+@pytest.mark.slow
 def test_prune_refuses_a_folder_whose_last_run_did_not_finish(changed, capsys):
     out = changed
     with Store(out / "runs.sqlite") as store:
@@ -284,6 +281,7 @@ def test_out_naming_a_file_exits_2_and_leaves_it(used, tmp_path, capsys):
 # ------------------------------------------------------------------------------ unused tables
 
 
+@pytest.mark.slow
 def test_an_unused_method_table_warns_and_the_suite_runs(tmp_path, capsys, quiet_report):
     path = write_suite(tmp_path, TRIMMED, "trimmed.toml")
     out = tmp_path / "out"
@@ -296,6 +294,7 @@ def test_an_unused_method_table_warns_and_the_suite_runs(tmp_path, capsys, quiet
     assert {p["method"] for p in recorded(out)["populations"]} == {"adam"}
 
 
+@pytest.mark.slow
 def test_bench_run_emits_the_warnings_of_a_suite_file(tmp_path):
     path = write_suite(tmp_path, TRIMMED, "trimmed.toml")
     with pytest.warns(SuiteWarning, match=r"method\.gd: defined but not listed"):

@@ -22,9 +22,9 @@ from contextlib import redirect_stderr, redirect_stdout
 from functools import partial
 
 import pytest
+from helpers import write_suite
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from test_runner import write_suite
 
 import bench.cli
 import bench.runner
@@ -35,8 +35,12 @@ from bench.suite import Suite, SuiteError, load_suite
 # ------------------------------------------------------------------------------ documents
 
 # Import paths that are safe to import and call: a fuzzer must never name os:remove.
-OPTIMIZERS = {"Adam": {"betas": [0.9, 0.99]}, "SGD": {"momentum": 0.5}, "RMSprop": {},
-              "backprop.optimizers:Adagrad": {}}  # fmt: skip
+OPTIMIZERS = {
+    "Adam": {"betas": [0.9, 0.99]},
+    "SGD": {"momentum": 0.5},
+    "RMSprop": {},
+    "backprop.optimizers:Adagrad": {},
+}
 # Valid search grids of each optimizer, from which a method's search table takes some keys
 SEARCHES = {
     "Adam": {"betas": [[0.9, 0.999], [0.8, 0.99]], "eps": [1e-8, 1e-6], "weight_decay": [0, 1e-4]},
@@ -45,14 +49,44 @@ SEARCHES = {
     "backprop.optimizers:Adagrad": {"lr_decay": [0.0, 0.01], "eps": [1e-10, 1e-8]},
 }
 BUILTIN_OPTIMIZERS = {"adam": "Adam", "gd": "SGD", "sgd": "SGD"}
-WRONG_OPTIMIZERS = ["adam", "Nope", "nowhere.module:Adam", "math:sqrt", "bench.datasets:moons",
-                    ":", "math:", 3]  # fmt: skip
+WRONG_OPTIMIZERS = [
+    "adam",
+    "Nope",
+    "nowhere.module:Adam",
+    "math:sqrt",
+    "bench.datasets:moons",
+    ":",
+    "math:",
+    3,
+]
 GENERATORS = ["moons", "circles", "bench.datasets:moons"]
-WRONG_GENERATORS = ["nosuch", "bench.datasets:digits", "nowhere.module:f", "math:pi",
-                    "math:sqrt", "a:b:c", 7]  # fmt: skip
-WORDS = ["relu", "tanh", "sigmoid", "softmax", "identity", "half_squared_error",
-         "binary_cross_entropy", "binary", "multiclass", "regression", "full", "", "x", "adamm",
-         "moon", "mine"]  # fmt: skip
+WRONG_GENERATORS = [
+    "nosuch",
+    "bench.datasets:digits",
+    "nowhere.module:f",
+    "math:pi",
+    "math:sqrt",
+    "a:b:c",
+    7,
+]
+WORDS = [
+    "relu",
+    "tanh",
+    "sigmoid",
+    "softmax",
+    "identity",
+    "half_squared_error",
+    "binary_cross_entropy",
+    "binary",
+    "multiclass",
+    "regression",
+    "full",
+    "",
+    "x",
+    "adamm",
+    "moon",
+    "mine",
+]
 JUNK_KEYS = ["colour", "Epochs", "lr ", "", "learning_rate", "seed", "optimiser", "n_sample"]
 # Wrong values of the protocol's keys, and keys and candidate lists a search table must refuse
 WRONG_VALUES = {
@@ -61,8 +95,22 @@ WRONG_VALUES = {
     "margin": [0, 1, -0.1, 1.5, "x", True, math.nan, math.inf, [0.05]],
 }
 SEARCH_KEYS = ["lr", "nesterov", "amsgrad", "centered", "momentum", "betas", "beta", "eps", "rho"]
-CANDIDATES = [[], [0.5, 0.5], [True], [[0.9]], [[0.9, 0.999]], [0.9, 0.999], [-1.0], [2.0],
-              ["x"], [math.nan], 0.5, {"a": 1}, [[0.9, 1.5]], [0.0, 0.1]]  # fmt: skip
+CANDIDATES = [
+    [],
+    [0.5, 0.5],
+    [True],
+    [[0.9]],
+    [[0.9, 0.999]],
+    [0.9, 0.999],
+    [-1.0],
+    [2.0],
+    ["x"],
+    [math.nan],
+    0.5,
+    {"a": 1},
+    [[0.9, 1.5]],
+    [0.0, 0.1],
+]
 
 scalars = st.one_of(
     st.integers(-3, 400), st.floats(), st.booleans(), st.text(max_size=6), st.sampled_from(WORDS)
@@ -74,8 +122,9 @@ values = st.recursive(
     ),
     max_leaves=5,
 )
-learning_rates = st.lists(st.sampled_from([1e-3, 0.01, 0.1, 1.0]), min_size=1, max_size=3,
-                          unique=True)  # fmt: skip
+learning_rates = st.lists(
+    st.sampled_from([1e-3, 0.01, 0.1, 1.0]), min_size=1, max_size=3, unique=True
+)
 
 
 def method_table(draw, name: str) -> dict:
@@ -270,6 +319,7 @@ def validate_only(monkeypatch):
     monkeypatch.setattr(bench.cli, "finish", lambda results, **options: None)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=150,
     deadline=None,
@@ -328,6 +378,7 @@ def test_the_fuzzer_writes_the_toml_of_its_documents(tmp_path):
     assert (suite.seeds, suite.tuning_seeds, suite.margin) == ((0, 2), (7,), 0.5)
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=suite_documents(mistakes=False))
 def test_the_fuzzers_documents_without_mistakes_load(tmp_path_factory, document):
@@ -385,6 +436,7 @@ def test_a_bad_suite_file_exits_2_without_a_traceback_or_a_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["suite.toml"]
 
 
+@pytest.mark.slow
 def test_a_bad_suite_file_exits_2_end_to_end_without_a_traceback(tmp_path):
     """The same in a process of its own (one case: each costs the imports of a process)."""
     (tmp_path / "suite.toml").write_bytes(HEAD + ARGS_LIST)

@@ -53,6 +53,7 @@ def random_problem(net: MLP, population: int, n: int, per_replica: bool, seed: i
     raise AssertionError(f"no sample of {net!r} kept its relu inputs {KINK_MARGIN} from 0")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("population", [1, 3])
 @pytest.mark.parametrize("depth", [1, 2, 3])
 @pytest.mark.parametrize(("output", "loss"), PAIRINGS)
@@ -74,6 +75,7 @@ def test_backward_matches_finite_differences_with_one_output(hidden, output, los
     assert gradcheck(net, params, X, Y) < 1e-7
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [FACTOR_FROM_BATCH - 1, FACTOR_FROM_BATCH, 40])
 @pytest.mark.parametrize(("output", "loss"), [p for p in PAIRINGS if p[0] != "softmax"])
 @pytest.mark.parametrize("hidden", list(HIDDEN))
@@ -160,6 +162,7 @@ def test_gradcheck_leaves_params_alone_and_rejects_a_bad_eps():
 # ----------------------------------------------------------------- property test
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 6), min_size=2, max_size=4),

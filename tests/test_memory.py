@@ -129,6 +129,7 @@ def has_mallinfo2() -> bool:
     return name is not None and hasattr(ctypes.CDLL(name), "mallinfo2")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not has_mallinfo2(), reason="needs glibc >= 2.33 (mallinfo2)")
 def test_in_a_fresh_process_only_train_moves_large_temporaries_to_the_heap():
     done = subprocess.run(

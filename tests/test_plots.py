@@ -1,17 +1,11 @@
-"""The data behind each figure of bench.plots, checked against the stored tables of a tiny run.
+"""The data behind each figure of bench.plots, checked against the stored tables of a run.
 
-A session fixture runs one tiny suite through the whole protocol (tuning on 2 tuning seeds,
-grid extension by up to 1 lr a side, evaluation on 4 fresh seeds) and draws every figure
-once; the report tests reuse it. The suite plants what the figures and the report must show:
-gd's one-point grid of lr 1e-4 is far too small for 8 full-batch epochs, so gd ends at the
-edge of its extended grid (3e-4) and clearly worse than adam and minibatch on both datasets;
-minibatch's lr 100 diverges in tuning; the regression's target loss (1e-6) is out of reach;
-and adam is tuned on more lrs than the others (unequal budgets).
-"""
+The run is conftest's ``planted``: the planted suite (helpers.PLANTED, which says what it
+plants for the figures and the report to show) run through the whole protocol and drawn
+once per session; the report's tests read the same run."""
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import subprocess
@@ -24,79 +18,28 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import PLANTED_SEEDS, PNG_MAGIC
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
-import bench
 from bench import metrics, plots, protocol, tables
 from bench.plots import boundaries, paths, style
 from bench.suite import BUILTIN_METHODS
 
-TINY_SUITE = """
-[suite]
-name = "tiny"
-methods = ["gd", "minibatch", "adam"]
-datasets = ["moons", "regression"]
-epochs = 8
-seeds = 4
-tuning_seeds = 2
-extend_grid = 1
 
-[model]
-hidden = [8]
-activation = "relu"
-
-[method.gd]
-lr = [0.0001]
-
-[method.minibatch]
-lr = [0.3, 100.0]
-
-[method.adam]
-lr = [0.003, 0.01, 0.03, 0.1]
-
-[dataset.moons]
-n_samples = 200
-target_loss = 0.35
-
-[dataset.regression]
-n_samples = 150
-n_features = 3
-target_loss = 1e-6
-"""
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-SEEDS = 4
-
-
-@functools.cache
-def tiny_run(base: Path):
-    """(results, figures) of the tiny suite, run and drawn once per session."""
-    base.mkdir(parents=True, exist_ok=True)
-    suite = base / "tiny.toml"
-    suite.write_text(TINY_SUITE)
-    results = bench.run(suite, out=base / "out", jobs=1, progress=False)
-    return results, plots.draw_figures(results, base / "out" / "figures")
+@pytest.fixture(scope="session")
+def results(planted):
+    return planted.results
 
 
 @pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    """(results, figures): the tiny run and every figure drawn from it."""
-    return tiny_run(tmp_path_factory.getbasetemp() / "tiny")
+def figures(planted):
+    return planted.figures
 
 
-@pytest.fixture(scope="session")
-def results(tiny):
-    return tiny[0]
-
-
-@pytest.fixture(scope="session")
-def figures(tiny):
-    return tiny[1]
-
-
-def test_the_tiny_run_has_both_phases_and_plants_what_the_figures_show(results):
+def test_the_planted_run_has_both_phases_and_plants_what_the_figures_show(results):
     phases = results.trials.groupby("phase")["seed"].agg(set)
-    assert phases["eval"] == set(range(SEEDS))
+    assert phases["eval"] == set(range(PLANTED_SEEDS))
     assert phases["tune"].isdisjoint(phases["eval"])
     summary = results.summary.set_index(["dataset", "method"])
     assert summary.loc[("moons", "gd"), "lr"] == pytest.approx(3e-4)  # extended, at the edge
@@ -199,6 +142,7 @@ def test_ratios_are_labelled_as_percentages_or_factors():
     assert plots.ratio_text(np.nan) == "–"
 
 
+@pytest.mark.slow
 def test_drawing_leaves_the_matplotlib_backend_and_pyplot_alone(tmp_path):
     # a user's (or notebook's) backend, chosen before bench is imported, must survive
     script = textwrap.dedent(
@@ -238,7 +182,7 @@ def test_loss_curves_are_geometric_means_over_the_evaluation_seeds(results, figu
     assert sorted(set(data["loss"])) == sorted(losses)  # the headline shows both
     curves = eval_curves(results)
     assert len(data) == len(losses) * 2 * 3 * 9  # losses x datasets x methods x epochs 0..8
-    assert (data["n"] == SEEDS).all()
+    assert (data["n"] == PLANTED_SEEDS).all()
     drawn = data.set_index(["loss", "dataset", "method", "epoch"])
     for loss in losses:
         for (dataset, method, epoch), seeds in curves.groupby(["dataset", "method", "epoch"]):
@@ -322,7 +266,7 @@ def test_lr_sensitivity_marks_the_tuned_lr_and_its_edge_from_the_summary(results
 def test_test_figure_shows_every_evaluation_seed_of_the_early_stopped_model(results, figures):
     data = figures["final_test"][1]
     evaluation = results.evaluation
-    assert len(data) == len(evaluation) == 2 * 3 * SEEDS
+    assert len(data) == len(evaluation) == 2 * 3 * PLANTED_SEEDS
     merged = data.merge(evaluation, on=["dataset", "method", "lr", "seed"], suffixes=("", "_e"))
     np.testing.assert_array_equal(merged["test_loss"], merged["test_loss_e"])
     np.testing.assert_array_equal(merged["test_metric"], merged["test_metric_e"])
@@ -335,7 +279,7 @@ def test_convergence_speed_counts_the_evaluation_seeds_that_reached_the_target(r
     data = figures["convergence_speed"][1].set_index(["dataset", "method"])
     reached = results.evaluation.groupby(["dataset", "method"])["target_reached"].sum()
     assert (data["reached"] == reached.loc[data.index]).all()
-    assert (data["seeds"] == SEEDS).all()
+    assert (data["seeds"] == PLANTED_SEEDS).all()
     assert (data.loc["regression", "status"] == "not reached").all()  # target 1e-6
     assert data.loc[("moons", "adam"), "status"] == "reached"
     assert data.loc[("moons", "gd"), "status"] == "not reached"  # the planted, tiny lr
@@ -359,11 +303,17 @@ def fake_results(costs: dict[tuple[str, str], float | None], targets: dict[str, 
     """A stand-in Results whose evaluation reached the target (or not: None) with 2 seeds at
     the given geometric mean epochs to target."""
     rows = [
-        {"dataset": d, "method": m, "lr": 0.1, "n_seeds": 2,
-         "epochs_to_target_center": np.nan if cost is None else cost,
-         "epochs_to_target_lo": np.nan, "epochs_to_target_hi": np.nan}
+        {
+            "dataset": d,
+            "method": m,
+            "lr": 0.1,
+            "n_seeds": 2,
+            "epochs_to_target_center": np.nan if cost is None else cost,
+            "epochs_to_target_lo": np.nan,
+            "epochs_to_target_hi": np.nan,
+        }
         for (d, m), cost in costs.items()
-    ]  # fmt: skip
+    ]
     evaluation = pd.DataFrame(
         [
             {"dataset": d, "method": m, "target_reached": cost is not None}
@@ -387,10 +337,18 @@ def test_performance_profile_by_hand():
     # A: m1 2 epochs, m2 4 (ratios 1, 2); B: m1 missed, m2 3 (inf, 1); C: both missed;
     # D: m1 reached before training (0 epochs, counted as 1), m2 2 (ratios 1, 2).
     fake = fake_results(
-        {("A", "m1"): 2, ("A", "m2"): 4, ("B", "m1"): None, ("B", "m2"): 3,
-         ("C", "m1"): None, ("C", "m2"): None, ("D", "m1"): 0, ("D", "m2"): 2},
+        {
+            ("A", "m1"): 2,
+            ("A", "m2"): 4,
+            ("B", "m1"): None,
+            ("B", "m2"): 3,
+            ("C", "m1"): None,
+            ("C", "m2"): None,
+            ("D", "m1"): 0,
+            ("D", "m2"): 2,
+        },
         {"A": 0.1, "B": 0.1, "C": 0.1, "D": 0.1},
-    )  # fmt: skip
+    )
     ratios, profile = plots.performance_profile_data(fake)
     assert ratios.loc["A"].tolist() == [1.0, 2.0]
     assert ratios.loc["B"].tolist() == [math.inf, 1.0]
@@ -482,10 +440,13 @@ def test_the_verdict_map_is_the_comparisons_on_test_loss(results, figures):
 def fake_friedman(ranks: dict[str, float], separated, p_value: float = 0.01):
     return SimpleNamespace(
         friedman=SimpleNamespace(
-            mean_rank=pd.Series(ranks), critical_difference=1.2, p_value=p_value,
-            n_datasets=6, separated=separated,
+            mean_rank=pd.Series(ranks),
+            critical_difference=1.2,
+            p_value=p_value,
+            n_datasets=6,
+            separated=separated,
         )
-    )  # fmt: skip
+    )
 
 
 def test_critical_difference_groups_join_the_runs_of_methods_not_separated():
@@ -572,7 +533,7 @@ def test_network_surface_is_the_classic_2_2_2_loss_written_out():
     assert float(paths._network(np.array(w2), np.array(w5))) == pytest.approx(loss, rel=1e-12)
 
 
-GD = "gd = minibatch"  # the tiny suite's two SGD methods, one path on a surface
+GD = "gd = minibatch"  # the planted suite's two SGD methods, one path on a surface
 
 
 def test_every_path_starts_at_the_surface_start_and_gd_takes_the_gradient_step(figures):
@@ -618,15 +579,21 @@ def test_closest_is_the_method_whose_end_is_nearest_a_minimum(figures):
         assert distance == min(drawn["distance"].values())
 
 
+@pytest.mark.slow
 def test_a_custom_optimizer_gets_its_path_and_methods_alike_on_a_surface_share_one(tmp_path):
     module = tmp_path / "mylion.py"
     module.write_text(textwrap.dedent(LION))
     sys.path.insert(0, str(tmp_path))
     try:
-        suite = SimpleNamespace(suite={"methods": {
-            "gd": spec("gd", "SGD", None), "sgd": spec("sgd", "SGD", 1),
-            "lion": spec("lion", "mylion:Lion", 32),
-        }})  # fmt: skip
+        suite = SimpleNamespace(
+            suite={
+                "methods": {
+                    "gd": spec("gd", "SGD", None),
+                    "sgd": spec("sgd", "SGD", 1),
+                    "lion": spec("lion", "mylion:Lion", 32),
+                }
+            }
+        )
         groups = plots.path_methods(suite)
         assert list(groups) == [("gd", "sgd"), ("lion",)]
         data = plots.optimizer_paths_data(suite)
@@ -668,8 +635,14 @@ class Lion:
 
 
 def spec(name: str, optimizer: str, batch_size) -> dict:
-    return {"name": name, "optimizer": optimizer, "batch_size": batch_size, "lrs": [0.1],
-            "args": {}, "search": {}}  # fmt: skip
+    return {
+        "name": name,
+        "optimizer": optimizer,
+        "batch_size": batch_size,
+        "lrs": [0.1],
+        "args": {},
+        "search": {},
+    }
 
 
 def test_the_saddle_shows_what_the_caption_says(figures):
@@ -697,10 +670,17 @@ def test_every_plot_function_returns_a_figure_a_notebook_can_restyle(results, fi
 
 def test_draw_figures_writes_every_figure_as_a_small_png(figures):
     assert set(figures) == {
-        "loss_vs_epoch", "loss_vs_seconds", "lr_sensitivity", "final_test",
-        "convergence_speed", "performance_profile", "verdicts", "critical_difference",
-        "decision_boundaries:moons", "optimizer_paths",
-    }  # fmt: skip
+        "loss_vs_epoch",
+        "loss_vs_seconds",
+        "lr_sensitivity",
+        "final_test",
+        "convergence_speed",
+        "performance_profile",
+        "verdicts",
+        "critical_difference",
+        "decision_boundaries:moons",
+        "optimizer_paths",
+    }
     for path, _ in figures.values():
         content = Path(path).read_bytes()
         assert content.startswith(PNG_MAGIC)

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 from matplotlib.figure import Figure
 
 from backprop import MLP, train
@@ -28,8 +29,9 @@ def test_the_custom_optimizer_example_trains_alone_and_in_a_population():
     net = MLP([2, 8, 1], hidden="tanh", output="sigmoid", loss="binary_cross_entropy")
     alone = train(net, Lion(lr=3e-3), X, Y, batch_size=16, epochs=10, seed=1)
     assert alone.train_loss[-1, 0] < alone.train_loss[0, 0]
-    together = train(net, Lion(lr=np.array([1e-3, 3e-3])), X, Y, batch_size=16, epochs=10,
-                     seed=[0, 1])  # fmt: skip
+    together = train(
+        net, Lion(lr=np.array([1e-3, 3e-3])), X, Y, batch_size=16, epochs=10, seed=[0, 1]
+    )
     np.testing.assert_allclose(together.train_loss[:, 1], alone.train_loss[:, 0], rtol=1e-10)
     # Lion's first step moves every weight by exactly lr (the sign of the gradient)
     one = train(net, Lion(lr=1e-3), X, Y, batch_size=None, epochs=1, seed=1)
@@ -56,6 +58,7 @@ def readme_example(name: str) -> str:
     return block
 
 
+@pytest.mark.slow
 def test_the_harness_example_runs_a_custom_dataset_to_a_report(tmp_path, monkeypatch):
     (tmp_path / "rings.py").write_text(readme_example("rings.py"))
     (tmp_path / "tiny.toml").write_text(readme_example("tiny.toml"))
@@ -68,8 +71,11 @@ def test_the_harness_example_runs_a_custom_dataset_to_a_report(tmp_path, monkeyp
     assert Path(results.out).resolve() == out.resolve()
     summary = results.summary
     assert sorted(zip(summary["dataset"], summary["method"], strict=True)) == [
-        ("moons", "adam"), ("moons", "sgd"), ("rings", "adam"), ("rings", "sgd"),
-    ]  # fmt: skip
+        ("moons", "adam"),
+        ("moons", "sgd"),
+        ("rings", "adam"),
+        ("rings", "sgd"),
+    ]
     assert (summary["n_seeds"] == 3).all() and np.isfinite(summary["test_loss_center"]).all()
     assert set(results.ranking["method"]) == {"sgd", "adam"}
     assert set(results.comparisons["dataset"]) == {"moons", "rings"}

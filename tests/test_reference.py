@@ -136,6 +136,7 @@ def test_loss_and_grad_of_each_replica_equals_the_reference(hidden, output, loss
     assert_replicas_match_reference(net, params, X, Y, value, grads)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [FACTOR_FROM_BATCH - 1, FACTOR_FROM_BATCH, 40])
 @pytest.mark.parametrize(
     ("sizes", "output", "loss"),

@@ -1,13 +1,13 @@
 """The report: two files, self-contained HTML, the Conclusions first and in words, the caveats
-exactly when they apply, escaped suite text, and the numbers in its tables. Reuses the tiny
-run of test_plots (run and drawn once); a second, smaller run with 2 evaluation seeds checks
-the caveats that the tiny run does not trigger (and those it does, absent)."""
+exactly when they apply, escaped suite text, and the numbers in its tables. Reads conftest's
+``planted`` run (run and drawn once per session, as test_plots does); a second, smaller run
+with 2 evaluation seeds checks the caveats that the planted run does not trigger (and those
+it does, absent)."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-import functools
 import html as html_module
 import io
 import re
@@ -20,8 +20,8 @@ from xml.etree import ElementTree
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import PNG_MAGIC
 from PIL import Image
-from test_plots import PNG_MAGIC, tiny_run
 
 import bench
 from bench import plots, report, stats
@@ -53,25 +53,19 @@ target_loss = 0.6
 """
 
 
-@functools.cache
-def written(base: Path) -> Path:
-    """The report of the tiny run (test_plots.tiny_run), written once per session."""
-    return report.write_report(*tiny_run(base))
+@pytest.fixture(scope="session")
+def results(planted):
+    return planted.results
 
 
 @pytest.fixture(scope="session")
-def results(tmp_path_factory):
-    return tiny_run(tmp_path_factory.getbasetemp() / "tiny")[0]
+def figures(planted):
+    return planted.figures
 
 
 @pytest.fixture(scope="session")
-def figures(tmp_path_factory):
-    return tiny_run(tmp_path_factory.getbasetemp() / "tiny")[1]
-
-
-@pytest.fixture(scope="session")
-def html_path(tmp_path_factory) -> Path:
-    return written(tmp_path_factory.getbasetemp() / "tiny")
+def html_path(planted_report) -> Path:
+    return planted_report
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +76,7 @@ def page(html_path) -> str:
 @pytest.fixture(scope="session")
 def pairs(tmp_path_factory):
     """A run with one-point grids (no extension), equal budgets, 2 evaluation seeds and
-    reachable targets: too few pairs, and none of the tiny run's caveats."""
+    reachable targets: too few pairs, and none of the planted run's caveats."""
     base = tmp_path_factory.mktemp("pairs")
     (base / "pairs.toml").write_text(PAIRS_SUITE)
     return bench.run(base / "pairs.toml", out=base / "out", jobs=1, progress=False)
@@ -240,8 +234,15 @@ def test_the_report_opens_with_conclusions(page, html_path):
     parsed = Page(page)
     assert parsed.headings[0] == "Conclusions"
     ids = parsed.ids()
-    order = ["conclusions", "setup", "dataset-moons", "dataset-regression", "ranking",
-             "figures", "notes"]  # fmt: skip
+    order = [
+        "conclusions",
+        "setup",
+        "dataset-moons",
+        "dataset-regression",
+        "ranking",
+        "figures",
+        "notes",
+    ]
     assert [ids.index(i) for i in order] == sorted(ids.index(i) for i in order)
     markdown = (html_path.parent / "report.md").read_text()
     assert markdown.index("## Conclusions") < markdown.index("## Setup")
@@ -294,9 +295,14 @@ def test_across_datasets_states_the_friedman_result_in_words(page, results):
 def friedman_results(p_value: float, separated, ranks=None, n=7):
     ranks = ranks or {"adam": 1.6, "sgd": 2.1, "adagrad": 2.9, "gd": 4.4}
     friedman = stats.Friedman(
-        ranks=pd.DataFrame(), mean_rank=pd.Series(ranks), statistic=12.0, p_value=p_value,
-        critical_difference=1.77, n_datasets=n, separated=separated,
-    )  # fmt: skip
+        ranks=pd.DataFrame(),
+        mean_rank=pd.Series(ranks),
+        statistic=12.0,
+        p_value=p_value,
+        critical_difference=1.77,
+        n_datasets=n,
+        separated=separated,
+    )
     ranking = pd.DataFrame({"method": list(ranks), "worse": [0, 1, 2, 5], "datasets": n})
     return SimpleNamespace(friedman=friedman, ranking=ranking)
 
@@ -378,9 +384,10 @@ def test_the_pairs_caveat_appears_exactly_when_a_comparison_has_fewer_than_3(res
 def test_the_pairs_caveat_names_a_comparison_that_lost_pairs(results):
     comparisons = results.comparisons.copy()
     lost = comparisons.index[
-        (comparisons["method"] == "minibatch") & (comparisons["criterion"] == "test_error")
+        (comparisons["method"] == "minibatch")
+        & (comparisons["criterion"] == "test_error")
         & (comparisons["dataset"] == "moons")
-    ]  # fmt: skip
+    ]
     comparisons.loc[lost, "n_pairs"] = 2
     text = caveat(dataclasses.replace(results, comparisons=comparisons), "Too few pairs")
     assert comparisons.loc[lost, "verdict"].item() != "best"
@@ -456,12 +463,20 @@ def test_seeds_needed_for_every_inconclusive_comparison_on_test_loss(results):
 def test_no_inconclusive_comparison_says_so():
     run = SimpleNamespace(
         comparisons=pd.DataFrame(
-            {"dataset": ["A", "A"], "criterion": "test_loss", "method": ["m1", "m2"],
-             "versus": "m1", "n_pairs": 5, "center": [1.0, 2.0], "verdict": ["best", "worse"]}
+            {
+                "dataset": ["A", "A"],
+                "criterion": "test_loss",
+                "method": ["m1", "m2"],
+                "versus": "m1",
+                "n_pairs": 5,
+                "center": [1.0, 2.0],
+                "verdict": ["best", "worse"],
+            }
         ),
-        summary=pd.DataFrame({"dataset": ["A"]}), evaluation=pd.DataFrame(),
+        summary=pd.DataFrame({"dataset": ["A"]}),
+        evaluation=pd.DataFrame(),
         suite={"datasets": {"A": {}}, "margin": 0.05},
-    )  # fmt: skip
+    )
     (block,) = report.seeds_needed_blocks(run)
     assert "No comparison on test loss is inconclusive" in block.text
 
@@ -522,8 +537,9 @@ def test_ranking_table_is_lower_down_with_mean_ranks_and_verdict_counts(page, re
 
 def test_notes_list_each_divergence_by_phase_and_lr(results):
     notes = report.divergence_notes(results).items
-    assert any(n.startswith("minibatch on moons: 2 of ") and "tuning lr 100: 2 of 2" in n
-               for n in notes)  # fmt: skip
+    assert any(
+        n.startswith("minibatch on moons: 2 of ") and "tuning lr 100: 2 of 2" in n for n in notes
+    )
 
 
 def test_numbers_and_intervals_are_formatted_to_three_digits():
@@ -577,6 +593,7 @@ def test_text_from_suite_files_is_escaped(results, figures, tmp_path):
 # ------------------------------------------------------------------------------ interrupted
 
 
+@pytest.mark.slow
 def test_a_run_interrupted_in_tuning_reports_that_there_is_nothing_to_conclude(
     results, tmp_path, monkeypatch
 ):
@@ -584,9 +601,15 @@ def test_a_run_interrupted_in_tuning_reports_that_there_is_nothing_to_conclude(
 
     _, _, summary, comparisons, ranking = tables.empty_tables()
     tuned_only = dataclasses.replace(
-        results, trials=results.tuning, curves=results.curves[results.curves["phase"] == "tune"],
-        summary=summary, comparisons=comparisons, ranking=ranking, friedman=None, out=tmp_path,
-    )  # fmt: skip
+        results,
+        trials=results.tuning,
+        curves=results.curves[results.curves["phase"] == "tune"],
+        summary=summary,
+        comparisons=comparisons,
+        ranking=ranking,
+        friedman=None,
+        out=tmp_path,
+    )
     figures = plots.draw_figures(tuned_only, tmp_path / "figures")
     assert set(figures) == {"lr_sensitivity", "optimizer_paths"}
     page = report.write_report(tuned_only, figures).read_text()
@@ -595,12 +618,18 @@ def test_a_run_interrupted_in_tuning_reports_that_there_is_nothing_to_conclude(
 
 def test_the_paths_caption_names_who_reached_a_minimum_or_else_came_closest(figures):
     paths = {
-        "A": {"closest": ("adam", 0.47), "distance": {"gd": 0.9, "adam": 0.47},
-              "lrs": {"adam": 0.1, "gd": 0.01}},
-        "B": {"closest": ("gd", 0.0), "distance": {"gd": 0.0, "adam": 5e-7, "lion": 0.3},
-              "lrs": {"gd": 1.0, "adam": 0.3, "lion": 1e-3}},
+        "A": {
+            "closest": ("adam", 0.47),
+            "distance": {"gd": 0.9, "adam": 0.47},
+            "lrs": {"adam": 0.1, "gd": 0.01},
+        },
+        "B": {
+            "closest": ("gd", 0.0),
+            "distance": {"gd": 0.0, "adam": 5e-7, "lion": 0.3},
+            "lrs": {"gd": 1.0, "adam": 0.3, "lion": 1e-3},
+        },
         "C": {"closest": None, "distance": {"gd": np.nan}, "lrs": {"gd": 0.1}},
-    }  # fmt: skip
+    }
     assert report.closest_text(paths) == (
         "After the steps shown: on A, adam (lr 0.1) ended closest, 0.47 away; on B, gd and "
         "adam reached a minimum (within 1e-6)."

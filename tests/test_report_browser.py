@@ -13,9 +13,9 @@ import re
 import subprocess
 
 import pytest
-from conftest import require_executable
-from test_plots import tiny_run
-from test_report import written
+from helpers import require_executable
+
+pytestmark = pytest.mark.optional("chromium")
 
 PROBE = """<script>
 window.addEventListener("load", function () {
@@ -39,19 +39,26 @@ window.addEventListener("load", function () {
 
 
 @pytest.fixture(scope="module")
-def dom(tmp_path_factory) -> str:
+def dom(tmp_path_factory, planted_report) -> str:
     """The DOM of the report after Chromium loaded it and the probe ran."""
     chromium = require_executable("chromium", "chromium-browser")
     folder = tmp_path_factory.mktemp("browser")
     page = folder / "report.html"
-    report = written(tmp_path_factory.getbasetemp() / "tiny")
-    page.write_text(report.read_text().replace("</body>", PROBE + "</body>"))
+    page.write_text(planted_report.read_text().replace("</body>", PROBE + "</body>"))
     command = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", f"--user-data-dir={folder / 'profile'}", "--virtual-time-budget=5000",
-        "--dump-dom", page.as_uri(),
-    ]  # fmt: skip
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={folder / 'profile'}",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        page.as_uri(),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -62,20 +69,19 @@ def body_attribute(dom: str, name: str) -> str | None:
     return match.group(1) if match else None
 
 
-def test_every_image_decodes_in_the_browser(dom, tmp_path_factory):
-    figures = tiny_run(tmp_path_factory.getbasetemp() / "tiny")[1]
-    assert body_attribute(dom, "data-images") == str(len(figures))
+def test_every_image_decodes_in_the_browser(dom, planted):
+    assert body_attribute(dom, "data-images") == str(len(planted.figures))
     assert body_attribute(dom, "data-broken-images") == ""
 
 
-def test_the_ranking_table_is_in_the_rendered_page(dom, tmp_path_factory):
-    results = tiny_run(tmp_path_factory.getbasetemp() / "tiny")[0]
+def test_the_ranking_table_is_in_the_rendered_page(dom, planted):
+    results = planted.results
     assert body_attribute(dom, "data-ranking-rows") == str(len(results.ranking))
     for method in results.ranking["method"]:
         assert f"<td>{method}</td>" in dom
 
 
-def test_the_rendered_page_opens_with_conclusions_one_line_per_dataset(dom, tmp_path_factory):
-    results = tiny_run(tmp_path_factory.getbasetemp() / "tiny")[0]
+def test_the_rendered_page_opens_with_conclusions_one_line_per_dataset(dom, planted):
+    results = planted.results
     assert body_attribute(dom, "data-first-section") == "Conclusions"
     assert body_attribute(dom, "data-quality-lines") == str(results.summary["dataset"].nunique())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -14,8 +15,14 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import full_batch_suite
-from test_store import make_result
+from helpers import (
+    TINY,
+    assert_same_results,
+    full_batch_suite,
+    make_result,
+    stored_populations,
+    write_suite,
+)
 
 import bench
 from backprop import MLP, train
@@ -24,31 +31,6 @@ from bench.datasets import load_dataset
 from bench.protocol import chains
 from bench.suite import load_suite
 
-TINY = """
-[suite]
-name = "tiny"
-methods = ["gd", "adam"]
-datasets = ["moons", "blobs"]
-epochs = 3
-seeds = 2
-tuning_seeds = 2
-extend_grid = 1
-
-[model]
-hidden = [4]
-
-[method.gd]
-lr = [0.1, 1000.0]   # 1000 diverges
-
-[method.adam]
-lr = [0.01, 0.1]
-
-[dataset.moons]
-n_samples = 100
-
-[dataset.blobs]
-n_samples = 100
-"""
 SLOW_OPTIMIZER = """
 import time
 from backprop.optimizers import SGD
@@ -59,69 +41,33 @@ class SlowSGD(SGD):
         return super().init(params)
 """
 SLOW = full_batch_suite("slow", "slowopt:SlowSGD")
-RESULT_COLUMNS = [
-    "phase", "method", "dataset", "lr", "hyperparameters", "seed", "final_train_loss",
-    "final_val_loss", "best_val_loss", "best_epoch", "test_loss", "test_metric",
-    "final_test_loss", "diverged", "diverged_epoch", "epochs_to_target",
-]  # fmt: skip
-
-
-def write_suite(folder, text: str = TINY, name: str = "tiny.toml"):
-    """A suite file in ``folder``; returns its path."""
-    path = folder / name
-    path.write_text(text)
-    return path
-
-
-def assert_same_results(a: bench.Results, b: bench.Results) -> None:
-    """Identical losses, metrics and divergence (times may differ), whatever the order in
-    which the populations finished."""
-
-    def ordered(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-        keys = [c for c in ("phase", "method", "dataset", "lr", "hyperparameters", "seed",
-                            "epoch") if c in columns]  # fmt: skip
-        return frame[columns].sort_values(keys).reset_index(drop=True)
-
-    pd.testing.assert_frame_equal(
-        ordered(a.trials, RESULT_COLUMNS), ordered(b.trials, RESULT_COLUMNS)
-    )
-    curve_columns = ["phase", "method", "dataset", "lr", "seed", "epoch", "train_loss", "val_loss"]
-    pd.testing.assert_frame_equal(
-        ordered(a.curves, curve_columns), ordered(b.curves, curve_columns)
-    )
-    columns = ["dataset", "criterion", "method", "rel_diff", "p_value", "verdict"]
-    untimed = [
-        c.query("criterion != 'seconds_to_target'")[columns] for c in (a.comparisons, b.comparisons)
-    ]
-    pd.testing.assert_frame_equal(*untimed)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """The tiny suite run once with jobs=1: (its folder, its Results)."""
-    folder = tmp_path_factory.mktemp("tiny")
-    out = folder / "out"
-    return out, bench.run(write_suite(folder), out=out, jobs=1, progress=False)
 
 
 def test_every_trial_is_stored_and_tabled(tiny):
-    out, results = tiny
+    out, results = tiny.out, tiny.results
     evaluation, tuning = results.evaluation, results.tuning
     assert len(evaluation) == 2 * 2 * 2  # methods x datasets x evaluation seeds
     assert set(evaluation["seed"]) == {0, 1} and set(tuning["seed"]) == {100000, 100001}
     assert len(tuning) >= 2 * 2 * 2 * 2  # methods x datasets x grid x tuning seeds (+ extension)
     assert len(results.curves) == len(results.trials) * 4
     assert results.summary[["dataset", "method"]].values.tolist() == [
-        ["moons", "gd"], ["moons", "adam"], ["blobs", "gd"], ["blobs", "adam"]
-    ]  # fmt: skip
+        ["moons", "gd"],
+        ["moons", "adam"],
+        ["blobs", "gd"],
+        ["blobs", "adam"],
+    ]
     assert sorted(p.name for p in (out / "tables").iterdir()) == [
-        "comparisons.csv", "curves.csv", "ranking.csv", "summary.csv", "trials.csv"
-    ]  # fmt: skip
+        "comparisons.csv",
+        "curves.csv",
+        "ranking.csv",
+        "summary.csv",
+        "trials.csv",
+    ]
     assert_same_results(results, bench.load(out))
 
 
 def test_summary_and_comparisons_come_from_evaluation_trials_only(tiny):
-    _, results = tiny
+    results = tiny.results
     assert (results.summary["n_seeds"] == 2).all()
     assert (results.comparisons["n_pairs"] <= 2).all()
     for row in results.summary.itertuples():
@@ -137,7 +83,7 @@ def test_summary_and_comparisons_come_from_evaluation_trials_only(tiny):
 
 
 def test_a_huge_lr_is_recorded_as_diverged_and_never_tuned(tiny):
-    _, results = tiny
+    results = tiny.results
     huge = results.tuning[results.tuning["lr"] == 1000.0]
     assert len(huge) == 4 and huge["diverged"].all()
     assert (huge["diverged_epoch"] == 1).all()
@@ -148,7 +94,7 @@ def test_a_huge_lr_is_recorded_as_diverged_and_never_tuned(tiny):
 
 
 def test_evaluation_params_are_those_of_the_trial_trained_alone(tiny):
-    _, results = tiny
+    results = tiny.results
     data = results.dataset("moons")
     expected = load_dataset(load_suite(results.suite["source"]).datasets[0])
     np.testing.assert_array_equal(data.X_train, expected.X_train)
@@ -161,10 +107,16 @@ def test_evaluation_params_are_those_of_the_trial_trained_alone(tiny):
 
     def alone(epochs: int):
         return train(
-            MLP([2, 4, 1], output="sigmoid", loss="binary_cross_entropy"), Adam(lr=lr),
-            data.X_train, data.Y_train, batch_size=32, epochs=epochs, seed=[1],
-            X_val=data.X_val, Y_val=data.Y_val,
-        )  # fmt: skip
+            MLP([2, 4, 1], output="sigmoid", loss="binary_cross_entropy"),
+            Adam(lr=lr),
+            data.X_train,
+            data.Y_train,
+            batch_size=32,
+            epochs=epochs,
+            seed=[1],
+            X_val=data.X_val,
+            Y_val=data.Y_val,
+        )
 
     full = alone(3)
     for stored, trained in zip(
@@ -182,6 +134,7 @@ def test_evaluation_params_are_those_of_the_trial_trained_alone(tiny):
         results.final_params("adam", "moons", 0.5, 1)
 
 
+@pytest.mark.slow
 def test_seconds_per_epoch_of_a_trial_do_not_depend_on_the_population_size(tmp_path, monkeypatch):
     """With a clock that advances 1 ms per gradient step, a trial's seconds are its steps x
     1 ms whether its evaluation population holds 1 trial (its own time) or 3 (calibrated)."""
@@ -210,7 +163,7 @@ def test_seconds_per_epoch_of_a_trial_do_not_depend_on_the_population_size(tmp_p
 
 
 def test_provenance_calibration_and_protocol_are_stored(tiny):
-    out, results = tiny
+    out, results = tiny.out, tiny.results
     record = results.provenance
     assert record["versions"]["python"] == ".".join(map(str, sys.version_info[:3]))
     assert record["versions"]["numpy"] == np.__version__
@@ -231,8 +184,11 @@ def test_provenance_calibration_and_protocol_are_stored(tiny):
         assert wall > 0 and (calibration is None or calibration > 0)
 
 
-def test_a_rerun_reads_every_population_back_and_force_retrains_them(tiny, monkeypatch, capsys):
-    out, first = tiny
+@pytest.mark.slow
+def test_a_rerun_reads_every_population_back_and_force_retrains_them(
+    tiny, tmp_path, monkeypatch, capsys
+):
+    out, first = shutil.copytree(tiny.out, tmp_path / "out"), tiny.results
     calls = []
     real = runner.train_population
     monkeypatch.setattr(runner, "train_population", lambda p: calls.append(p) or real(p))
@@ -247,26 +203,31 @@ def test_a_rerun_reads_every_population_back_and_force_retrains_them(tiny, monke
     assert_same_results(first, forced)
 
 
+@pytest.mark.slow
 def test_jobs_two_gives_the_results_of_jobs_one(tiny, tmp_path):
-    _, one = tiny
+    one = tiny.results
     two = bench.run(one.suite["source"], out=tmp_path / "two", jobs=2, progress=False)
     assert_same_results(one, two)
 
 
 def test_the_longest_chains_start_first(tiny):
-    _, results = tiny
+    results = tiny.results
     suite = load_suite(results.suite["source"])
     assert [(c.method.name, c.dataset.name) for c in chains(suite)] == [
-        ("adam", "moons"), ("adam", "blobs"), ("gd", "moons"), ("gd", "blobs")
-    ]  # fmt: skip
+        ("adam", "moons"),
+        ("adam", "blobs"),
+        ("gd", "moons"),
+        ("gd", "blobs"),
+    ]
 
 
 class Interrupt(Exception):
     """Stands for a kill in the middle of a run."""
 
 
+@pytest.mark.slow
 def test_a_run_stopped_in_evaluation_resumes_without_retraining_tuning(tiny, tmp_path, monkeypatch):
-    _, reference = tiny
+    reference = tiny.results
     real = runner.train_population
 
     def stop_at_evaluation(population):
@@ -286,6 +247,7 @@ def test_a_run_stopped_in_evaluation_resumes_without_retraining_tuning(tiny, tmp
     assert_same_results(reference, resumed)
 
 
+@pytest.mark.slow
 def test_raising_seeds_trains_only_the_new_evaluation_seeds(tmp_path, monkeypatch):
     text = TINY.replace("seeds = 2\ntuning", "seeds = 4\ntuning")
     out = tmp_path / "out"
@@ -293,8 +255,12 @@ def test_raising_seeds_trains_only_the_new_evaluation_seeds(tmp_path, monkeypatc
     trained = []
     real = runner.train_population
     monkeypatch.setattr(runner, "train_population", lambda p: trained.append(p) or real(p))
-    six = bench.run(write_suite(tmp_path, text.replace("seeds = 4", "seeds = 6")), out=out,
-                    jobs=1, progress=False)  # fmt: skip
+    six = bench.run(
+        write_suite(tmp_path, text.replace("seeds = 4", "seeds = 6")),
+        out=out,
+        jobs=1,
+        progress=False,
+    )
     assert [p.phase for p in trained] == ["eval"] * 4  # one per method x dataset
     assert all(sorted(t[2] for t in p.trials) == [4, 5] for p in trained)
     assert len(six.evaluation) == 2 * 2 * 6
@@ -311,6 +277,7 @@ ADAM_TABLE = "[method.adam]\nlr = [0.01, 0.1]\n"
 BLOBS_TABLE = "[dataset.blobs]\nn_samples = 100\n"
 
 
+@pytest.mark.slow
 def test_a_grid_below_the_optimum_grows_to_an_interior_lr_or_flags_the_edge(tmp_path):
     text = (
         TINY.replace(GD_TABLE, "")
@@ -328,6 +295,7 @@ def test_a_grid_below_the_optimum_grows_to_an_interior_lr_or_flags_the_edge(tmp_
         assert extended["extended"].all()
 
 
+@pytest.mark.slow
 def test_search_trains_every_combination_in_one_population_per_phase(tmp_path, monkeypatch):
     text = TINY.replace(GD_TABLE, "").replace(ADAM_TABLE, "").replace(BLOBS_TABLE, "")
     text = text.replace('methods = ["gd", "adam"]', 'methods = ["momentum"]').replace(
@@ -376,15 +344,7 @@ def test_bad_jobs_and_clusters_are_refused_before_anything_is_written(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.toml"]
 
 
-def stored_populations(path) -> int:
-    """Populations committed in a store that another process is writing (0 before it exists)."""
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            return db.execute("SELECT count(*) FROM populations").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
+@pytest.mark.slow
 def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_results(
     tmp_path, monkeypatch, capsys
 ):

@@ -54,6 +54,7 @@ def rate(flags: pd.Series, by: pd.Series) -> float:
 # ------------------------------------------------------------------------------ intervals
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [3, 5, 10])
 @pytest.mark.parametrize("log", [False, True])
 def test_confidence_interval_covers_the_true_center_about_95_percent(n, log):
@@ -88,6 +89,7 @@ def test_confidence_interval_is_nan_below_two_values_or_with_a_non_finite_one():
 # ------------------------------------------------------------------------------ verdicts
 
 
+@pytest.mark.slow
 def test_two_identical_methods_are_rarely_called_worse():
     table = verdicts([0.0, 0.0], seed=1)
     others = table[table["verdict"] != "best"]
@@ -100,6 +102,7 @@ def test_two_identical_methods_are_rarely_called_worse():
     assert rate(others["p_value"] < ALPHA, others["draw"]) > 0.065
 
 
+@pytest.mark.slow
 def test_six_identical_methods_rarely_give_any_worse_and_the_correction_is_what_does_it():
     table = verdicts([0.0] * 6, seed=2)
     others = table[table["verdict"] != "best"]
@@ -112,6 +115,7 @@ def test_six_identical_methods_rarely_give_any_worse_and_the_correction_is_what_
     assert rate(hsu_bonferroni, draw) > 0.10
 
 
+@pytest.mark.slow
 def test_a_planted_ten_percent_difference_between_two_methods_is_found():
     table = verdicts([0.0, 0.10], seed=3)
     planted = table[table["method"] == "m1"]
@@ -124,6 +128,7 @@ def six_with_one_planted() -> pd.DataFrame:
     return verdicts([0.0] * 5 + [0.10], seed=4)
 
 
+@pytest.mark.slow
 def test_a_planted_ten_percent_difference_among_six_methods_is_found_and_only_it(
     six_with_one_planted,
 ):
@@ -134,6 +139,7 @@ def test_a_planted_ten_percent_difference_among_six_methods_is_found_and_only_it
     assert rate(others["verdict"] == "worse", others["draw"]) <= 0.05
 
 
+@pytest.mark.slow
 def test_worse_agrees_with_the_interval_and_the_adjusted_p_value(six_with_one_planted):
     rows = six_with_one_planted[six_with_one_planted["verdict"] != "best"]
     worse = rows["verdict"] == "worse"
@@ -147,6 +153,7 @@ def test_worse_agrees_with_the_interval_and_the_adjusted_p_value(six_with_one_pl
     assert np.all(rows["rel_diff"] <= rows["rel_diff_hi"])
 
 
+@pytest.mark.slow
 def test_a_tiny_difference_at_a_tiny_spread_is_equivalent_and_never_worse():
     table = verdicts([0.0, 0.001], seed=6, spread=0.001)
     others = table[table["verdict"] != "best"]
@@ -154,6 +161,7 @@ def test_a_tiny_difference_at_a_tiny_spread_is_equivalent_and_never_worse():
     assert not (others["verdict"] == "worse").any()
 
 
+@pytest.mark.slow
 def test_a_difference_at_the_margin_is_rarely_equivalent():
     # TOST at 5% per side: a true ratio of exactly 1 + margin is called equivalent about 5%
     # of the time at a 1% spread; an 80% interval instead of 90% would give about 10%.
@@ -312,6 +320,7 @@ def exact_sample(mu: float, sigma: float, n: int = 20) -> np.ndarray:
     return mu + sigma * (z - z.mean()) / z.std(ddof=1)
 
 
+@pytest.mark.slow
 def test_seeds_needed_for_worse_reaches_the_stated_power_by_simulation():
     # A true log difference of 0.08 (8.3%) at the 5% per-method spread (log-ratio sd 0.0707).
     n = stats.seeds_needed(exact_sample(0.08, SPREAD * np.sqrt(2)), MARGIN, n_comparisons=1)
@@ -325,6 +334,7 @@ def test_seeds_needed_for_worse_reaches_the_stated_power_by_simulation():
     assert 0.72 <= worse / POWER_DRAWS <= 0.90  # 0.80 stated, 0.82 in a 4000-draw simulation
 
 
+@pytest.mark.slow
 def test_seeds_needed_for_equivalence_reaches_about_the_stated_power_by_simulation():
     # Two identical methods, log-ratio sd 0.0707. The observed best is the lower of the two,
     # which costs the equivalence test a little: 0.79 in a 4000-draw simulation, 0.80 stated.

@@ -9,83 +9,10 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import NAN, make_result, write_old_store
 
-from bench.store import PopulationResult, Store, StoreError
+from bench.store import Store, StoreError
 from bench.suite import SCHEMA_VERSION
-
-NAN = np.nan
-TRAIN = [[0.7, 0.7, 0.7, 0.7], [0.4, 0.3, NAN, 0.6], [0.09, 0.2, NAN, 0.5]]
-
-
-def make_result(
-    key: str = "k1",
-    method: str = "adam",
-    dataset: str = "moons",
-    phase: str = "eval",
-    lrs: tuple[float, ...] | None = None,
-    seeds: tuple[int, ...] | None = None,
-    train_loss: list[list[float]] | None = None,
-    test_loss: tuple[float, ...] = (0.30, 0.25, 0.6, 0.5),
-    test_metric: tuple[float, ...] = (0.9, 0.95, 0.7, 0.8),
-    hyperparameters: tuple[str, ...] | None = None,
-    config: str | None = None,
-    wall_seconds: float = 0.08,
-    calibration: float = 0.01,
-    cpu: str = "Test CPU @ 3.00GHz",
-) -> PopulationResult:
-    """A hand-made population of K trials x E + 1 epoch rows, by default 4 x 3 where trial 2
-    diverges at row 1 (its curve is NaN from there on).
-
-    val_loss = train_loss + 0.05; best_epoch: the row of the lowest val_loss before divergence;
-    test_loss, test_metric: of the early-stopped model, finite even where diverged;
-    final_test_loss = test_loss + 0.01 and final_test_metric = test_metric - 0.05, NaN where
-    diverged; samples 60 e, steps 2 e; in "eval": seconds calibration x e, params + 100 as
-    best_params; in "tune": NaN seconds, no calibration and no best_params. lrs default 0.1
-    each, seeds 0.. (eval) or 100000.. (tune), hyperparameters "{}" each.
-    """
-    train = np.array(TRAIN if train_loss is None else train_loss, dtype=float)
-    rows, K = train.shape
-    epochs = np.arange(rows, dtype=float)
-    diverged = np.array(
-        [int(np.flatnonzero(np.isnan(train[:, k]))[0]) if np.isnan(train[-1, k]) else -1
-         for k in range(K)]
-    )  # fmt: skip
-    val = train + 0.05
-    best_epoch = np.nanargmin(val, axis=0)
-    lost = diverged >= 0
-    tune = phase == "tune"
-    params = np.arange(K * 5, dtype=float).reshape(K, 5) + 0.5
-    first_seed = 100_000 if tune else 0
-    return PopulationResult(
-        key=key,
-        phase=phase,
-        config=config or f"config-of-{key}",
-        method=method,
-        dataset=dataset,
-        task="binary",
-        spec={"method": method, "dataset": dataset, "phase": phase},
-        lrs=np.array(lrs if lrs is not None else [0.1] * K, dtype=float),
-        hyperparameters=list(hyperparameters or ["{}"] * K),
-        seeds=np.array(seeds if seeds is not None else range(first_seed, first_seed + K)),
-        train_loss=train,
-        val_loss=val,
-        samples=60.0 * epochs,
-        steps=2.0 * epochs,
-        seconds=np.full(rows, NAN) if tune else calibration * epochs,
-        wall_seconds=wall_seconds,
-        calibration=None if tune else calibration,
-        calibration_se=None if tune else 0.02,
-        cpu=cpu,
-        diverged_epoch=diverged,
-        best_epoch=best_epoch,
-        best_val_loss=val[best_epoch, np.arange(K)],
-        test_loss=np.array(test_loss[:K], dtype=float),
-        test_metric=np.array(test_metric[:K], dtype=float),
-        final_test_loss=np.where(lost, NAN, np.array(test_loss[:K]) + 0.01),
-        final_test_metric=np.where(lost, NAN, np.array(test_metric[:K]) - 0.05),
-        params=params,
-        best_params=None if tune else params + 100,
-    )
 
 
 def test_the_hand_made_population_is_what_its_docstring_says():
@@ -130,8 +57,11 @@ def test_a_population_round_trips_every_field_with_nan_as_null(tmp_path):
     assert trials["dataset"].tolist() == ["moons"] * 4
     assert trials["lr"].tolist() == [0.1, 0.1, 1.0, 1.0]
     assert trials["hyperparameters"].tolist() == [
-        '{"momentum": 0.5}', '{"momentum": 0.9}', "{}", "{}"
-    ]  # fmt: skip
+        '{"momentum": 0.5}',
+        '{"momentum": 0.9}',
+        "{}",
+        "{}",
+    ]
     assert trials["seed"].tolist() == [0, 1, 0, 1]
 
     def column(name):
@@ -152,12 +82,16 @@ def test_a_population_round_trips_every_field_with_nan_as_null(tmp_path):
     assert population["key"] == "k1" and population["phase"] == "eval"
     assert population["config"] == "config-of-k1"
     assert (population["method"], population["dataset"], population["task"]) == (
-        "adam", "moons", "binary"
-    )  # fmt: skip
+        "adam",
+        "moons",
+        "binary",
+    )
     assert population["size"] == 4 and population["epochs"] == 2
     assert json.loads(population["spec_json"]) == {
-        "method": "adam", "dataset": "moons", "phase": "eval"
-    }  # fmt: skip
+        "method": "adam",
+        "dataset": "moons",
+        "phase": "eval",
+    }
     assert population["wall_seconds"] == 0.08 and population["calibration"] == 0.01
     assert population["calibration_se"] == 0.02
     assert population["cpu"] == "Test CPU @ 3.00GHz"
@@ -220,9 +154,12 @@ def test_reading_follows_the_order_of_the_keys_asked_and_skips_absent_ones(tmp_p
 
 def test_outcomes_are_what_the_protocol_reads_stored_or_fresh(tmp_path):
     tune = make_result(
-        "t1", phase="tune", lrs=(0.01, 0.01, 0.1, 0.1), seeds=(100000, 100001) * 2,
+        "t1",
+        phase="tune",
+        lrs=(0.01, 0.01, 0.1, 0.1),
+        seeds=(100000, 100001) * 2,
         hyperparameters=('{"momentum": 0.9}',) * 4,
-    )  # fmt: skip
+    )
     tune.diverged_epoch = np.array([-1, 0, 1, -1])  # a divergence at row 0 counts too
     with Store(tmp_path / "runs.sqlite", create=True) as store:
         store.save(tune)
@@ -295,39 +232,6 @@ def test_another_programs_sqlite_file_is_refused_and_left_untouched(tmp_path):
     with pytest.raises(StoreError, match=r"tables \['curves', 'meta', 'populations', 'trials'\]"):
         Store(path)
     assert path.read_bytes() == content  # not even switched to WAL mode
-
-
-OLD_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE populations (
-    key TEXT PRIMARY KEY, method TEXT NOT NULL, dataset TEXT NOT NULL, task TEXT NOT NULL,
-    size INTEGER NOT NULL, epochs INTEGER NOT NULL, spec_json TEXT NOT NULL,
-    seconds REAL NOT NULL, finished_at TEXT NOT NULL,
-    samples BLOB NOT NULL, steps BLOB NOT NULL, seconds_axis BLOB NOT NULL
-);
-CREATE TABLE trials (
-    population TEXT NOT NULL, trial INTEGER NOT NULL, method TEXT NOT NULL,
-    dataset TEXT NOT NULL, lr REAL NOT NULL, seed INTEGER NOT NULL,
-    final_train_loss REAL, final_val_loss REAL, final_test_loss REAL, test_metric REAL,
-    best_train_loss REAL, diverged_epoch INTEGER NOT NULL, params BLOB NOT NULL,
-    PRIMARY KEY (population, trial)
-);
-CREATE TABLE curves (
-    population TEXT NOT NULL, trial INTEGER NOT NULL, train_loss BLOB NOT NULL, val_loss BLOB,
-    PRIMARY KEY (population, trial)
-);
-"""
-
-
-def write_old_store(path, schema: int) -> bytes:
-    """A store as a backprop-bench of store schema ``schema`` wrote it; returns its bytes."""
-    db = sqlite3.connect(path)
-    with db:
-        db.executescript(OLD_SCHEMA)
-        db.execute("INSERT INTO meta VALUES ('schema', ?)", (json.dumps(schema),))
-        db.execute("INSERT INTO meta VALUES ('suite', ?)", (json.dumps({"name": "default"}),))
-    db.close()
-    return path.read_bytes()
 
 
 def test_a_store_of_the_older_schema_is_refused_with_what_to_do(tmp_path):

@@ -366,8 +366,11 @@ def test_combinations_are_the_full_product_sorted_by_name():
 
 def test_population_optimizer_gives_replica_k_its_lr_and_searched_values():
     sgd = MethodSpec("m", "SGD", 32, (0.1, 0.3), {"nesterov": True}, {"momentum": (0.5, 0.9)})
-    trials = [(0.1, (("momentum", 0.5),), 0), (0.3, (("momentum", 0.9),), 0),
-              (0.3, (("momentum", 0.5),), 1)]  # fmt: skip
+    trials = [
+        (0.1, (("momentum", 0.5),), 0),
+        (0.3, (("momentum", 0.9),), 0),
+        (0.3, (("momentum", 0.5),), 1),
+    ]
     optimizer = sgd.population_optimizer(trials)
     assert isinstance(optimizer, SGD) and optimizer.nesterov is True
     assert np.array_equal(optimizer.lr, [0.1, 0.3, 0.3])
@@ -375,8 +378,10 @@ def test_population_optimizer_gives_replica_k_its_lr_and_searched_values():
     adam = MethodSpec(
         "a", "Adam", 32, (0.01,), {}, {"betas": ((0.9, 0.999), (0.8, 0.99)), "eps": (1e-8, 1e-6)}
     )
-    trials = [(0.01, (("betas", b), ("eps", e)), 7) for b, e in [((0.9, 0.999), 1e-6),
-              ((0.8, 0.99), 1e-8)]]  # fmt: skip
+    trials = [
+        (0.01, (("betas", b), ("eps", e)), 7)
+        for b, e in [((0.9, 0.999), 1e-6), ((0.8, 0.99), 1e-8)]
+    ]
     optimizer = adam.population_optimizer(trials)
     assert isinstance(optimizer, Adam)
     beta1, beta2 = optimizer.betas

@@ -20,8 +20,8 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import make_result, write_old_store
 from scipy import stats as scipy_stats
-from test_store import make_result, write_old_store
 
 from bench import metrics, stats
 from bench.datasets import BUILTIN_DATASETS, DatasetSpec
@@ -35,8 +35,13 @@ MOMENTUM = ('{"momentum": 0.0}', '{"momentum": 0.9}')
 N_TEST = 40
 # eval curves (rows e = 0, 1, 2) of moons, seeds 0..3 (adam also seed 4)
 # adam's seed 1 ends at a zero training loss, which is floored at 1e-12 before any log
-ADAM_CURVES = [[0.7, 0.3, 0.08], [0.7, 0.09, 0.0], [0.7, 0.3, 0.2], [0.7, 0.2, 0.1],
-               [0.7, 0.05, 0.01]]  # fmt: skip
+ADAM_CURVES = [
+    [0.7, 0.3, 0.08],
+    [0.7, 0.09, 0.0],
+    [0.7, 0.3, 0.2],
+    [0.7, 0.2, 0.1],
+    [0.7, 0.05, 0.01],
+]
 GD_CURVES = [[0.7, 0.5, 0.4], [0.7, 0.6, 0.5], [0.7, 0.45, 0.35], [0.7, 0.5, 0.3]]
 SGD_CURVES = [[0.7, 0.2, 0.12], [0.7, 0.3, 0.2], [0.7, 0.25, 0.15], [0.7, NAN, NAN]]
 ADAM_TEST_LOSS = (0.20, 0.25, 0.22, 0.30, 0.01)
@@ -45,8 +50,12 @@ GD_TEST_LOSS = (0.40, 0.55, 0.44, 0.60)  # = adam x (2, 2.2, 2, 2)
 GD_METRIC = (0.8, 0.75, 0.8, 0.7)
 SGD_METRIC = (0.85, 0.8, 0.8, 0.5)
 SUMMARY_CRITERIA = (
-    "test_loss", "test_metric", "final_train_loss", "seconds_to_target", "epochs_to_target"
-)  # fmt: skip
+    "test_loss",
+    "test_metric",
+    "final_train_loss",
+    "seconds_to_target",
+    "epochs_to_target",
+)
 PINNED = {
     "trials": "phase method dataset lr hyperparameters extended seed final_train_loss "
     "final_val_loss best_epoch test_loss test_metric final_test_loss diverged diverged_epoch "
@@ -68,8 +77,14 @@ def columns(curves: list[list[float]]) -> list[list[float]]:
 
 
 def method_spec(name: str, optimizer: str, batch_size: int | None, lrs, search=None) -> dict:
-    return {"name": name, "optimizer": optimizer, "batch_size": batch_size, "lrs": lrs,
-            "args": {}, "search": search or {}}  # fmt: skip
+    return {
+        "name": name,
+        "optimizer": optimizer,
+        "batch_size": batch_size,
+        "lrs": lrs,
+        "args": {},
+        "search": search or {},
+    }
 
 
 def dataset_spec(name: str) -> dict:
@@ -127,12 +142,19 @@ def write_store(out, adam_scale: float = 1.0):
     moons are multiplied by ``adam_scale``."""
     stored = populations(adam_scale)
     listed = [
-        {"key": key, "phase": result.phase, "method": result.method, "dataset": result.dataset,
-         "trials": result.size}
-        for key, result in stored if key != "stale"
-    ]  # fmt: skip
-    listed.append({"key": "lost", "phase": "eval", "method": "sgd", "dataset": "circles",
-                   "trials": 4})  # fmt: skip
+        {
+            "key": key,
+            "phase": result.phase,
+            "method": result.method,
+            "dataset": result.dataset,
+            "trials": result.size,
+        }
+        for key, result in stored
+        if key != "stale"
+    ]
+    listed.append(
+        {"key": "lost", "phase": "eval", "method": "sgd", "dataset": "circles", "trials": 4}
+    )
     suite = {
         "name": "hand",
         "source": "tests",
@@ -186,10 +208,20 @@ def test_only_the_suites_populations_and_evaluation_seeds_are_tabled(results):
     assert results.missing == ["lost"]
     assert results.provenance == {"python": "3.11"} and results.suite["name"] == "hand"
     per_pop = trials.groupby("population", sort=False).size().to_dict()
-    assert per_pop == {"adam-tune": 4, "adam-ext": 2, "gd-tune": 4, "sgd-tune": 2,
-                       "adam-eval": 4, "gd-eval": 4, "sgd-eval": 4, "adam-tune-c": 2,
-                       "gd-tune-c": 2, "sgd-tune-c": 2, "adam-eval-c": 4,
-                       "gd-eval-c": 4}  # fmt: skip
+    assert per_pop == {
+        "adam-tune": 4,
+        "adam-ext": 2,
+        "gd-tune": 4,
+        "sgd-tune": 2,
+        "adam-eval": 4,
+        "gd-eval": 4,
+        "sgd-eval": 4,
+        "adam-tune-c": 2,
+        "gd-tune-c": 2,
+        "sgd-tune-c": 2,
+        "adam-eval-c": 4,
+        "gd-eval-c": 4,
+    }
 
 
 def test_trials_carry_the_early_stopped_test_loss_error_and_final_values(results):
@@ -270,9 +302,13 @@ def test_curves_are_long_one_row_per_trial_and_epoch(results):
 def test_summary_centers_and_intervals_come_from_the_evaluation_trials(results):
     summary = results.summary
     assert list(zip(summary["dataset"], summary["method"], strict=True)) == [
-        ("moons", "adam"), ("moons", "gd"), ("moons", "sgd"), ("circles", "adam"),
-        ("circles", "gd"), ("circles", "sgd"),
-    ]  # fmt: skip
+        ("moons", "adam"),
+        ("moons", "gd"),
+        ("moons", "sgd"),
+        ("circles", "adam"),
+        ("circles", "gd"),
+        ("circles", "sgd"),
+    ]
     adam = select(summary, dataset="moons", method="adam").iloc[0]
     assert (adam["lr"], adam["hyperparameters"], adam["n_seeds"]) == (0.1, "{}", 4)
     expected = {
@@ -450,9 +486,23 @@ def test_loading_a_folder_without_results_says_so(tmp_path):
 
 def test_a_suite_whose_populations_are_not_stored_yet_gives_empty_tables(tmp_path):
     with Store(tmp_path / "runs.sqlite", create=True) as store:
-        store.set_meta(suite={"name": "hand", "seeds": SEEDS, "populations": [
-            {"key": "later", "phase": "tune", "method": "adam", "dataset": "moons", "trials": 4}
-        ], "methods": {}, "datasets": {}})  # fmt: skip
+        store.set_meta(
+            suite={
+                "name": "hand",
+                "seeds": SEEDS,
+                "populations": [
+                    {
+                        "key": "later",
+                        "phase": "tune",
+                        "method": "adam",
+                        "dataset": "moons",
+                        "trials": 4,
+                    }
+                ],
+                "methods": {},
+                "datasets": {},
+            }
+        )
     results = load(tmp_path)
     assert results.missing == ["later"]
     for name, pinned in PINNED.items():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import proc_status_mib
+from helpers import proc_status_mib
 
 import backprop.training as training
 from backprop import MLP, train
@@ -86,14 +86,28 @@ def test_population_equals_trials_trained_alone(batch_size, optimizer):
     X_val, Y_val = moons_like(20, seed=1)
     lrs, seeds = np.array([0.003, 0.03, 0.3]), [7, 8, 11]
     together = train(
-        NET, optimizer(lr=lrs), X, Y, batch_size=batch_size, epochs=4, seed=seeds,
-        X_val=X_val, Y_val=Y_val,
-    )  # fmt: skip
+        NET,
+        optimizer(lr=lrs),
+        X,
+        Y,
+        batch_size=batch_size,
+        epochs=4,
+        seed=seeds,
+        X_val=X_val,
+        Y_val=Y_val,
+    )
     for k, (lr, seed) in enumerate(zip(lrs, seeds, strict=True)):
         alone = train(
-            NET, optimizer(lr=lr), X, Y, batch_size=batch_size, epochs=4, seed=seed,
-            X_val=X_val, Y_val=Y_val,
-        )  # fmt: skip
+            NET,
+            optimizer(lr=lr),
+            X,
+            Y,
+            batch_size=batch_size,
+            epochs=4,
+            seed=seed,
+            X_val=X_val,
+            Y_val=Y_val,
+        )
         np.testing.assert_allclose(together.train_loss[:, k], alone.train_loss[:, 0], rtol=1e-10)
         np.testing.assert_allclose(together.val_loss[:, k], alone.val_loss[:, 0], rtol=1e-10)
         for p_together, p_alone in zip(together.params, alone.params, strict=True):
@@ -152,6 +166,7 @@ def test_batches_gathered_one_by_one_equal_those_of_an_epoch_gathered_at_once(pe
                 np.testing.assert_array_equal(Y_w[k], (Y[k] if per_replica else Y)[rows])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/self/status")
 def test_a_run_hands_its_freed_temporaries_back_to_the_system():
     # glibc keeps up to 512 MiB of freed temporaries for reuse while a run lasts; a full batch
@@ -202,8 +217,9 @@ def test_loss_above_a_thousand_times_the_start_counts_as_diverged():
 def test_target_loss_stops_once_every_replica_reached_it_or_diverged():
     X, Y = moons_like(70)
     lrs = np.array([0.05, 0.1, 1e9])
-    history = train(NET, Adam(lr=lrs), X, Y, batch_size=8, epochs=200, seed=[0, 1, 2],
-                    target_loss=0.3)  # fmt: skip
+    history = train(
+        NET, Adam(lr=lrs), X, Y, batch_size=8, epochs=200, seed=[0, 1, 2], target_loss=0.3
+    )
     assert history.epochs < 200
     assert history.train_loss.shape == (history.epochs + 1, 3)
     last = history.train_loss[-1]
@@ -229,10 +245,12 @@ def test_schedule_scales_the_base_lr_each_epoch_and_restores_it():
 def test_schedule_works_with_a_per_replica_lr():
     X, Y = moons_like(30)
     lrs = np.array([0.1, 0.4])
-    together = train(NET, SGD(lr=lrs), X, Y, batch_size=10, epochs=4, seed=[0, 1],
-                     schedule=StepDecay(2, 0.1))  # fmt: skip
-    alone = train(NET, SGD(lr=0.4), X, Y, batch_size=10, epochs=4, seed=1,
-                  schedule=StepDecay(2, 0.1))  # fmt: skip
+    together = train(
+        NET, SGD(lr=lrs), X, Y, batch_size=10, epochs=4, seed=[0, 1], schedule=StepDecay(2, 0.1)
+    )
+    alone = train(
+        NET, SGD(lr=0.4), X, Y, batch_size=10, epochs=4, seed=1, schedule=StepDecay(2, 0.1)
+    )
     np.testing.assert_allclose(together.train_loss[:, 1], alone.train_loss[:, 0], rtol=1e-10)
 
 
@@ -315,8 +333,17 @@ def test_best_epoch_is_the_first_lowest_finite_validation_row():
     X, Y = noisy_sine(12, seed=0, noise=0.5)
     X_val, Y_val = noisy_sine(100, seed=1, noise=0.0)
     lrs = np.array([0.01, 0.03, 0.0, 0.1, 1e6])  # lr 0: every row ties with row 0
-    history = train(SINE_NET, Adam(lr=lrs), X, Y, batch_size=4, epochs=30, seed=[0, 1, 2, 3, 4],
-                    X_val=X_val, Y_val=Y_val)  # fmt: skip
+    history = train(
+        SINE_NET,
+        Adam(lr=lrs),
+        X,
+        Y,
+        batch_size=4,
+        epochs=30,
+        seed=[0, 1, 2, 3, 4],
+        X_val=X_val,
+        Y_val=Y_val,
+    )
     assert history.best_epoch.shape == (5,)
     assert np.isnan(history.val_loss[1:, 4]).all()  # the lr 1e6 replica diverged at row 1
     assert history.val_loss[0, 2] == history.val_loss[-1, 2]
@@ -390,8 +417,9 @@ def test_a_replica_without_a_finite_validation_loss_keeps_row_0_and_its_initial_
     X_val, Y_val = noisy_sine(100, seed=1, noise=0.0)
     X_val = np.stack([X_val, X_val * 1e300])  # replica 1's outputs overflow: its loss is inf
     net = MLP([1, 8, 1], hidden="relu")
-    history = train(net, Adam(lr=0.01), X, Y, batch_size=4, epochs=10, seed=[0, 1],
-                    X_val=X_val, Y_val=Y_val)  # fmt: skip
+    history = train(
+        net, Adam(lr=0.01), X, Y, batch_size=4, epochs=10, seed=[0, 1], X_val=X_val, Y_val=Y_val
+    )
     assert np.isfinite(history.val_loss[:, 0]).all()
     assert not np.isfinite(history.val_loss[:, 1]).any()
     assert history.diverged_epoch.tolist() == [-1, -1]

@@ -68,6 +68,7 @@ def expected(net, params, X, Y, lr) -> dict[str, float]:
     return values
 
 
+@pytest.mark.slow
 def test_the_default_example_shows_each_derivative_as_its_chain_rule_factors():
     stdout = run()
     lines = [line.strip() for line in stdout.splitlines()]
@@ -101,6 +102,7 @@ def test_the_default_example_shows_each_derivative_as_its_chain_rule_factors():
         assert shown[label] == pytest.approx(value, rel=6e-4), label
 
 
+@pytest.mark.slow
 def test_custom_arguments_print_loss_and_grad_to_the_last_digit():
     # leaky_relu with z1_1 = -1 * 0.5 + 2 * (-0.3) + 0.1 = -1: that unit's slope is 0.01
     stdout = run(
@@ -153,8 +155,11 @@ def test_a_disagreeing_backward_is_reported(monkeypatch, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--w1", "0.1,0.2"], "argument --w1: expected 4 finite numbers separated by commas "
-         r"\(W1_11,W1_21,W1_12,W1_22\), got '0.1,0.2'"),
+        (
+            ["--w1", "0.1,0.2"],
+            "argument --w1: expected 4 finite numbers separated by commas "
+            r"\(W1_11,W1_21,W1_12,W1_22\), got '0.1,0.2'",
+        ),
         (["--x", "0.1,abc"], "argument --x: expected 2 finite numbers .* got '0.1,abc'"),
         (["--y", "0.1,nan"], "argument --y: expected 2 finite numbers .* got '0.1,nan'"),
         (["--b2", "1,inf"], "argument --b2: expected 2 finite numbers .* got '1,inf'"),
@@ -166,7 +171,7 @@ def test_a_disagreeing_backward_is_reported(monkeypatch, capsys):
         (["--digits", "2.5"], "argument --digits: expected a whole number from 1 to 17"),
         (["--hidden", "softmax"], "argument --hidden: invalid choice: 'softmax'"),
     ],
-)  # fmt: skip
+)
 def test_malformed_arguments_are_rejected_with_what_is_allowed(args, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(args)

@@ -53,8 +53,7 @@ def decision_boundary_data(
     xx, yy = _grid(data_set, resolution)
     points = np.column_stack([xx.ravel(), yy.ravel()])
     evaluation = results.evaluation
-    data: dict[str, Any] = {"dataset": dataset, "xx": xx, "yy": yy, "predictions": {},
-                            "trials": {}}  # fmt: skip
+    data: dict[str, Any] = {"dataset": dataset, "xx": xx, "yy": yy, "predictions": {}, "trials": {}}
     for method in methods_of(results):
         rows = evaluation[(evaluation["dataset"] == dataset) & (evaluation["method"] == method)]
         if rows.empty:
@@ -83,13 +82,20 @@ def plot_decision_boundaries(results, dataset: str, data: dict | None = None) ->
         ax.set_yticks([])
         if method not in data["predictions"]:
             ax.set_title(text(method), fontsize="medium")
-            ax.text(0.5, 0.5, "no lr without divergence", ha="center", va="center",
-                    transform=ax.transAxes, fontsize="small", color="0.4")  # fmt: skip
+            ax.text(
+                0.5,
+                0.5,
+                "no lr without divergence",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize="small",
+                color="0.4",
+            )
             continue
         lr, seed, epoch = data["trials"][method]
         _draw_regions(ax, data_set, data["xx"], data["yy"], data["predictions"][method])
-        ax.set_title(f"{text(method)}  (lr {lr:.3g}, seed {seed}, epoch {epoch})",
-                     fontsize="small")  # fmt: skip
+        ax.set_title(f"{text(method)}  (lr {lr:.3g}, seed {seed}, epoch {epoch})", fontsize="small")
         ax.set_aspect("equal")
     fig.supxlabel("feature 1 (standardised)", fontsize="small")
     fig.supylabel("feature 2 (standardised)", fontsize="small")
@@ -112,14 +118,26 @@ def _grid(data_set, resolution: int) -> tuple[np.ndarray, np.ndarray]:
 # dark colours of Paul Tol's colour-blind-safe "muted" scheme: ten classes, every pair at
 # least 0.25 apart in RGB (0..1); the first four at least 0.3. Beyond ten they repeat, with
 # another marker.
-CLASS_COLOURS = (BLUE, VERMILLION, GREEN, PURPLE, ORANGE, SKY_BLUE, BLACK, YELLOW,
-                 "#882255", "#332288")  # fmt: skip  # Tol's wine and indigo
+CLASS_COLOURS = (
+    BLUE,
+    VERMILLION,
+    GREEN,
+    PURPLE,
+    ORANGE,
+    SKY_BLUE,
+    BLACK,
+    YELLOW,
+    "#882255",  # Tol's wine
+    "#332288",  # Tol's indigo
+)
 CLASS_MARKERS = ("o", "^", "s", "D", "v", "P", "X", "*", "h", "p", "<", ">")
 
 
 def _class_style(c: int) -> dict[str, str]:
-    return {"color": CLASS_COLOURS[c % len(CLASS_COLOURS)],
-            "marker": CLASS_MARKERS[c % len(CLASS_MARKERS)]}  # fmt: skip
+    return {
+        "color": CLASS_COLOURS[c % len(CLASS_COLOURS)],
+        "marker": CLASS_MARKERS[c % len(CLASS_MARKERS)],
+    }
 
 
 def _draw_regions(ax, data_set, xx, yy, yhat: np.ndarray) -> None:
@@ -127,8 +145,9 @@ def _draw_regions(ax, data_set, xx, yy, yhat: np.ndarray) -> None:
     X, Y = data_set.X_train, data_set.Y_train
     if data_set.task == "regression":
         ax.contourf(xx, yy, yhat[..., 0], levels=12, cmap="viridis", alpha=0.6)
-        ax.scatter(X[:, 0], X[:, 1], c=Y[:, 0], cmap="viridis", s=10, edgecolors="black",
-                   linewidths=0.3)  # fmt: skip
+        ax.scatter(
+            X[:, 0], X[:, 1], c=Y[:, 0], cmap="viridis", s=10, edgecolors="black", linewidths=0.3
+        )
         return
     if data_set.task == "binary":
         two = LinearSegmentedColormap.from_list(
@@ -140,13 +159,20 @@ def _draw_regions(ax, data_set, xx, yy, yhat: np.ndarray) -> None:
     else:
         n_classes = Y.shape[1]
         regions = ListedColormap([_class_style(c)["color"] for c in range(n_classes)])
-        ax.contourf(xx, yy, yhat.argmax(axis=-1), levels=np.arange(n_classes + 1) - 0.5,
-                    cmap=regions, alpha=0.3)  # fmt: skip
+        ax.contourf(
+            xx,
+            yy,
+            yhat.argmax(axis=-1),
+            levels=np.arange(n_classes + 1) - 0.5,
+            cmap=regions,
+            alpha=0.3,
+        )
         labels = Y.argmax(axis=1)
     for c in np.unique(labels):
         mine = labels == c
-        ax.scatter(X[mine, 0], X[mine, 1], s=12, edgecolors="black", linewidths=0.4,
-                   **_class_style(int(c)))  # fmt: skip
+        ax.scatter(
+            X[mine, 0], X[mine, 1], s=12, edgecolors="black", linewidths=0.4, **_class_style(int(c))
+        )
 
 
 def _class_handles(data_set) -> list:
@@ -154,10 +180,17 @@ def _class_handles(data_set) -> list:
         return []
     n_classes = 2 if data_set.task == "binary" else data_set.n_outputs
     handles = [
-        Line2D([], [], linestyle="none", markeredgecolor="black", markersize=6,
-               label=f"class {c}", **_class_style(c))
+        Line2D(
+            [],
+            [],
+            linestyle="none",
+            markeredgecolor="black",
+            markersize=6,
+            label=f"class {c}",
+            **_class_style(c),
+        )
         for c in range(n_classes)
-    ]  # fmt: skip
+    ]
     if data_set.task == "binary":
         handles.append(Line2D([], [], color="black", label="P(class 1) = 0.5"))
     return handles

@@ -76,9 +76,11 @@ def performance_profiles_data(results) -> dict[str, pd.DataFrame]:
         performance_profile_data(results, cost) for cost in PROFILE_COSTS
     )
     return {
-        "ratios": ratios, "profile": profile,
-        "seconds_ratios": seconds_ratios, "seconds_profile": seconds_profile,
-    }  # fmt: skip
+        "ratios": ratios,
+        "profile": profile,
+        "seconds_ratios": seconds_ratios,
+        "seconds_profile": seconds_profile,
+    }
 
 
 def plot_performance_profile(results, data: dict[str, pd.DataFrame] | None = None) -> Figure:
@@ -98,8 +100,15 @@ def plot_performance_profile(results, data: dict[str, pd.DataFrame] | None = Non
             steps = profile[profile["method"] == method]
             # a small vertical offset keeps methods with the same profile visible
             lift = (offset - (len(methods) - 1) / 2) * 0.003
-            ax.step(steps["tau"], steps["fraction"] + lift, where="post", linewidth=1.6,
-                    markevery=[0], markersize=5, **method_style(method, styles))  # fmt: skip
+            ax.step(
+                steps["tau"],
+                steps["fraction"] + lift,
+                where="post",
+                linewidth=1.6,
+                markevery=[0],
+                markersize=5,
+                **method_style(method, styles),
+            )
         _, measure, fewest = PROFILE_COSTS[cost]
         ax.set_xscale("log")
         plain_log_ticks(ax.xaxis)
@@ -192,12 +201,20 @@ def plot_verdicts(results, data: pd.DataFrame | None = None) -> Figure:
     for row in data.itertuples():
         i, j = methods.index(row.method), datasets.index(row.dataset)
         colour = VERDICT_COLOURS.get(row.verdict, "white")
-        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=colour, edgecolor="white",
-                               linewidth=2))  # fmt: skip
+        ax.add_patch(
+            Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=colour, edgecolor="white", linewidth=2)
+        )
         label = "best" if row.verdict == "best" else ratio_text(row.rel_diff)
         dark = row.verdict in ("best", "worse")
-        ax.text(j, i, label, ha="center", va="center", fontsize="small",
-                color="white" if dark else "black")  # fmt: skip
+        ax.text(
+            j,
+            i,
+            label,
+            ha="center",
+            va="center",
+            fontsize="small",
+            color="white" if dark else "black",
+        )
     ax.set_xlim(-0.5, len(datasets) - 0.5)
     ax.set_ylim(len(methods) - 0.5, -0.5)
     ax.set_xticks(range(len(datasets)), [text(d) for d in datasets], rotation=30, ha="right")
@@ -208,10 +225,11 @@ def plot_verdicts(results, data: pd.DataFrame | None = None) -> Figure:
         spine.set_visible(False)
     ax.set_xlabel("dataset")
     ax.set_ylabel("method  (mean rank), best first")
-    handles = [Patch(facecolor=VERDICT_COLOURS[v], edgecolor="0.6", label=VERDICT_LABELS[v])
-               for v in VERDICT_COLOURS]  # fmt: skip
-    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False,
-               fontsize="small")  # fmt: skip
+    handles = [
+        Patch(facecolor=VERDICT_COLOURS[v], edgecolor="0.6", label=VERDICT_LABELS[v])
+        for v in VERDICT_COLOURS
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False, fontsize="small")
     return fig
 
 
@@ -285,11 +303,15 @@ def plot_critical_difference(results, data: dict | None = None) -> Figure:
     ax.hlines(axis_y, x(1), x(k), color="black", linewidth=1)
     for tick in np.arange(1, k + 0.5, 0.5):
         whole = float(tick).is_integer()
-        ax.vlines(x(tick), axis_y - (0.09 if whole else 0.05), axis_y, color="black",
-                  linewidth=1 if whole else 0.6)  # fmt: skip
+        ax.vlines(
+            x(tick),
+            axis_y - (0.09 if whole else 0.05),
+            axis_y,
+            color="black",
+            linewidth=1 if whole else 0.6,
+        )
         if whole:
-            ax.text(x(tick), axis_y - 0.12, f"{tick:g}", ha="center", va="bottom",
-                    fontsize="small")  # fmt: skip
+            ax.text(x(tick), axis_y - 0.12, f"{tick:g}", ha="center", va="bottom", fontsize="small")
     ax.text(0.5, top, _cd_title(data), ha="center", va="center", fontsize="small")
     if np.isfinite(cd):
         end = min(1 + cd, k)
@@ -297,21 +319,39 @@ def plot_critical_difference(results, data: dict | None = None) -> Figure:
         ax.hlines(bar_y, x(1), x(end), color="black", linewidth=1.5)
         ax.vlines([x(1), x(end)], bar_y - 0.05, bar_y + 0.05, color="black", linewidth=1.5)
         label = f"CD = {cd:.2f}" + ("  (longer than the axis)" if 1 + cd > k else "")
-        ax.text((x(1) + x(end)) / 2, bar_y - 0.07, label, ha="center", va="bottom",
-                fontsize="small")  # fmt: skip
+        ax.text(
+            (x(1) + x(end)) / 2, bar_y - 0.07, label, ha="center", va="bottom", fontsize="small"
+        )
     for g, group in enumerate(data["groups"]):
         y = groups_y + gap * g
-        ax.hlines(y, x(mean_rank[group[0]]) - 0.01, x(mean_rank[group[-1]]) + 0.01,
-                  color="black", linewidth=4, capstyle="round")  # fmt: skip
+        ax.hlines(
+            y,
+            x(mean_rank[group[0]]) - 0.01,
+            x(mean_rank[group[-1]]) + 0.01,
+            color="black",
+            linewidth=4,
+            capstyle="round",
+        )
     for i, method in enumerate(order):
         rank, colour = mean_rank[method], method_style(method, styles)["color"]
         on_left = i < half
         y = labels_y + row * (i if on_left else k - 1 - i)
         end = left - 0.05 if on_left else right + 0.05
-        ax.plot([x(rank), x(rank), end], [axis_y, y, y], color=colour, linewidth=1.2,
-                solid_joinstyle="miter")  # fmt: skip
-        ax.text(end + (-0.01 if on_left else 0.01), y, f"{text(method)} ({rank:.2f})",
-                ha="right" if on_left else "left", va="center", fontsize="small")  # fmt: skip
+        ax.plot(
+            [x(rank), x(rank), end],
+            [axis_y, y, y],
+            color=colour,
+            linewidth=1.2,
+            solid_joinstyle="miter",
+        )
+        ax.text(
+            end + (-0.01 if on_left else 0.01),
+            y,
+            f"{text(method)} ({rank:.2f})",
+            ha="right" if on_left else "left",
+            va="center",
+            fontsize="small",
+        )
     return fig
 
 

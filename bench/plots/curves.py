@@ -63,8 +63,9 @@ def log_intervals(
     with np.errstate(invalid="ignore"):
         half = stats.t.ppf((1 + level) / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
     parts = {"center": mean, "lo": mean - half, "hi": mean + half}
-    return pd.DataFrame({k: np.where(ok, np.exp(v), np.nan) for k, v in parts.items()},
-                        index=n.index)  # fmt: skip
+    return pd.DataFrame(
+        {k: np.where(ok, np.exp(v), np.nan) for k, v in parts.items()}, index=n.index
+    )
 
 
 # ------------------------------------------------------------------------------ loss curves
@@ -146,7 +147,7 @@ def plot_loss_curves(results, axis: str = "epoch", data: pd.DataFrame | None = N
         handles += [
             Line2D([], [], color="0.3", linestyle="-", linewidth=1.5, label="training loss"),
             Line2D([], [], color="0.3", linestyle="--", linewidth=1.1, label="validation loss"),
-        ]  # fmt: skip
+        ]
     figure_legend(fig, handles, ncol=min(len(handles), 8))
     return fig
 
@@ -157,16 +158,24 @@ def _draw_curve(ax, curve: pd.DataFrame, style: dict, validation: bool, crowded:
     floor = curve["center"].min() / 10
     alpha = 0.15 if crowded <= 6 else 0.08
     ax.fill_between(
-        curve["x"], curve["lo"].clip(lower=floor), curve["hi"], color=style["color"],
-        alpha=alpha / 2 if validation else alpha, linewidth=0,
-    )  # fmt: skip
+        curve["x"],
+        curve["lo"].clip(lower=floor),
+        curve["hi"],
+        color=style["color"],
+        alpha=alpha / 2 if validation else alpha,
+        linewidth=0,
+    )
     if validation:
         ax.plot(curve["x"], curve["center"], color=style["color"], linestyle="--", linewidth=1.1)
     else:
         ax.plot(
-            curve["x"], curve["center"], markevery=max(1, len(curve) // 8), markersize=4,
-            linewidth=1.5, **style,
-        )  # fmt: skip
+            curve["x"],
+            curve["center"],
+            markevery=max(1, len(curve) // 8),
+            markersize=4,
+            linewidth=1.5,
+            **style,
+        )
 
 
 def _label_curve_panel(ax, results, dataset: str, axis: str, validation: bool = False) -> None:
@@ -185,17 +194,31 @@ def _label_curve_panel(ax, results, dataset: str, axis: str, validation: bool = 
     if target is not None:
         ax.axhline(target, color="0.4", linewidth=0.8, linestyle=":")
         ax.annotate(
-            "target", (1, target), xycoords=("axes fraction", "data"), ha="right", va="bottom",
-            fontsize="x-small", color="0.3",
-        )  # fmt: skip
+            "target",
+            (1, target),
+            xycoords=("axes fraction", "data"),
+            ha="right",
+            va="bottom",
+            fontsize="x-small",
+            color="0.3",
+        )
 
 
 # ------------------------------------------------------------------------------ lr sensitivity
 
 LR_DATA_COLUMNS = [
-    "dataset", "method", "lr", "hyperparameters", "score", "diverged", "diverged_seeds",
-    "trials", "extended", "tuned", "at_edge",
-]  # fmt: skip
+    "dataset",
+    "method",
+    "lr",
+    "hyperparameters",
+    "score",
+    "diverged",
+    "diverged_seeds",
+    "trials",
+    "extended",
+    "tuned",
+    "at_edge",
+]
 
 
 def lr_sensitivity_data(results) -> pd.DataFrame:
@@ -269,36 +292,75 @@ def plot_lr_sensitivity(results, data: pd.DataFrame | None = None) -> Figure:
             ax.plot(ok["lr"], ok["score"], markersize=5, linewidth=1.2, **style)
             added = ok[ok["extended"].astype(bool)]
             ax.plot(
-                added["lr"], added["score"], linestyle="none", marker=style["marker"],
-                markersize=5, markerfacecolor="white", markeredgecolor=style["color"],
-            )  # fmt: skip
+                added["lr"],
+                added["score"],
+                linestyle="none",
+                marker=style["marker"],
+                markersize=5,
+                markerfacecolor="white",
+                markeredgecolor=style["color"],
+            )
             tuned = ok[ok["tuned"].astype(bool)]
             ax.plot(
-                tuned["lr"], tuned["score"], linestyle="none", marker="o", markersize=12,
-                markerfacecolor="none", markeredgecolor=style["color"], markeredgewidth=1.8,
-            )  # fmt: skip
+                tuned["lr"],
+                tuned["score"],
+                linestyle="none",
+                marker="o",
+                markersize=12,
+                markerfacecolor="none",
+                markeredgecolor=style["color"],
+                markeredgewidth=1.8,
+            )
             for row in tuned[tuned["at_edge"].astype(bool)].itertuples():
                 ax.annotate(
-                    "edge", (row.lr, row.score), xytext=(7, 7), textcoords="offset points",
-                    fontsize="x-small", color=style["color"], fontweight="bold",
-                )  # fmt: skip
+                    "edge",
+                    (row.lr, row.score),
+                    xytext=(7, 7),
+                    textcoords="offset points",
+                    fontsize="x-small",
+                    color=style["color"],
+                    fontweight="bold",
+                )
             if method in strip:
                 height = 1 - 0.05 * (strip.index(method) + 1)
                 bad = rows[rows["diverged"].astype(bool)]
                 ax.plot(
-                    bad["lr"], np.full(len(bad), height), linestyle="none", marker="x",
-                    markersize=7, markeredgewidth=2, color=style["color"],
-                    transform=ax.get_xaxis_transform(), clip_on=False,
-                )  # fmt: skip
+                    bad["lr"],
+                    np.full(len(bad), height),
+                    linestyle="none",
+                    marker="x",
+                    markersize=7,
+                    markeredgewidth=2,
+                    color=style["color"],
+                    transform=ax.get_xaxis_transform(),
+                    clip_on=False,
+                )
         _label_lr_panel(ax, dataset, panel["score"], len(strip))
     handles = legend_handles(methods) + [
-        Line2D([], [], linestyle="none", marker="o", markersize=10, markerfacecolor="none",
-               markeredgecolor="0.3", label="tuned lr ('edge': at an edge of the lrs tried)"),
-        Line2D([], [], linestyle="none", marker="o", markersize=5, markerfacecolor="white",
-               markeredgecolor="0.3", label="lr added by grid extension"),
-        Line2D([], [], linestyle="none", marker="x", color="0.3",
-               label="diverged (≥ 1 tuning seed)"),
-    ]  # fmt: skip
+        Line2D(
+            [],
+            [],
+            linestyle="none",
+            marker="o",
+            markersize=10,
+            markerfacecolor="none",
+            markeredgecolor="0.3",
+            label="tuned lr ('edge': at an edge of the lrs tried)",
+        ),
+        Line2D(
+            [],
+            [],
+            linestyle="none",
+            marker="o",
+            markersize=5,
+            markerfacecolor="white",
+            markeredgecolor="0.3",
+            label="lr added by grid extension",
+        ),
+        Line2D(
+            [], [], linestyle="none", marker="x", color="0.3", label="diverged (≥ 1 tuning seed)"
+        ),
+    ]
     figure_legend(fig, handles, ncol=min(max(len(methods), 3), 6))  # the markers' own row
     return fig
 
@@ -320,8 +382,15 @@ def _label_lr_panel(ax, dataset: str, losses: pd.Series, strip_rows: int) -> Non
     ax.add_patch(
         Rectangle((0, 1 - strip), 1, strip, transform=ax.transAxes, color="0.92", zorder=0)
     )
-    ax.text(0.01, 1 - strip + 0.005, "diverged", transform=ax.transAxes, fontsize="x-small",
-            color="0.3", va="bottom")  # fmt: skip
+    ax.text(
+        0.01,
+        1 - strip + 0.005,
+        "diverged",
+        transform=ax.transAxes,
+        fontsize="x-small",
+        color="0.3",
+        va="bottom",
+    )
     low, high = np.log10(finite.min()), np.log10(finite.max())
     bottom = low - 0.08 * max(high - low, 0.3)
     top = bottom + (high - bottom) / (1 - strip - 0.04)
@@ -374,17 +443,38 @@ def plot_final_test(results, data: pd.DataFrame | None = None) -> Figure:
 
 def _box_and_strip(ax, position: int, values: pd.Series, style: dict, rng) -> None:
     if values.empty:
-        ax.text(position, 0.5, "no lr\nwithout\ndivergence", transform=ax.get_xaxis_transform(),
-                ha="center", va="center", fontsize="x-small", color="0.4")  # fmt: skip
+        ax.text(
+            position,
+            0.5,
+            "no lr\nwithout\ndivergence",
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="center",
+            fontsize="x-small",
+            color="0.4",
+        )
         return
     ax.boxplot(
-        [values.to_numpy()], positions=[position], widths=0.55, showfliers=False,
+        [values.to_numpy()],
+        positions=[position],
+        widths=0.55,
+        showfliers=False,
         medianprops={"color": style["color"], "linewidth": 1.5},
-        boxprops={"color": "0.45"}, whiskerprops={"color": "0.45"}, capprops={"color": "0.45"},
-    )  # fmt: skip
+        boxprops={"color": "0.45"},
+        whiskerprops={"color": "0.45"},
+        capprops={"color": "0.45"},
+    )
     x = position + rng.uniform(-0.15, 0.15, size=len(values))
-    ax.scatter(x, values, s=18, color=style["color"], marker=style["marker"], zorder=3,
-               edgecolors="white", linewidths=0.4)  # fmt: skip
+    ax.scatter(
+        x,
+        values,
+        s=18,
+        color=style["color"],
+        marker=style["marker"],
+        zorder=3,
+        edgecolors="white",
+        linewidths=0.4,
+    )
 
 
 # ------------------------------------------------------------------------------ convergence speed
@@ -478,10 +568,13 @@ def _speed_bar(ax, position: int, row, seeds: pd.Series, zone: tuple, style: dic
     if row["status"] == "reached":
         ax.barh(position, row["center"], height=0.6, color=color, alpha=0.35)
         ax.errorbar(
-            row["center"], position,
+            row["center"],
+            position,
             xerr=[[row["center"] - row["lo"]], [row["hi"] - row["center"]]],
-            color=color, capsize=3, linewidth=1.2,
-        )  # fmt: skip
+            color=color,
+            capsize=3,
+            linewidth=1.2,
+        )
     else:
         label = {
             "not reached": "no seed\nreached it",
@@ -489,10 +582,32 @@ def _speed_bar(ax, position: int, row, seeds: pd.Series, zone: tuple, style: dic
             "no target": "no target\nset",
             "no valid lr": "every lr\ndiverged",
         }[row["status"]]
-        ax.barh(position, zone, height=0.6, facecolor="none", edgecolor=color, hatch="///",
-                linewidth=0.8)  # fmt: skip
-        ax.text((epochs + zone) / 2, position, label, ha="center", va="center",
-                fontsize="x-small", linespacing=1.0,
-                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})  # fmt: skip
-    ax.scatter(seeds, np.full(len(seeds), position), s=22, color=color, marker=style["marker"],
-               zorder=4, edgecolors="black", linewidths=0.4)  # fmt: skip
+        ax.barh(
+            position,
+            zone,
+            height=0.6,
+            facecolor="none",
+            edgecolor=color,
+            hatch="///",
+            linewidth=0.8,
+        )
+        ax.text(
+            (epochs + zone) / 2,
+            position,
+            label,
+            ha="center",
+            va="center",
+            fontsize="x-small",
+            linespacing=1.0,
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+        )
+    ax.scatter(
+        seeds,
+        np.full(len(seeds), position),
+        s=22,
+        color=color,
+        marker=style["marker"],
+        zorder=4,
+        edgecolors="black",
+        linewidths=0.4,
+    )

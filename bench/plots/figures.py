@@ -55,33 +55,64 @@ class FigureTask:
 
 def figure_tasks(results) -> list[FigureTask]:
     """Every figure ``draw_figures`` draws, the slowest first."""
-    paths = FigureTask("optimizer_paths", "optimizer_paths", optimizer_paths_data,
-                       plot_optimizer_paths, (results,))  # fmt: skip
-    lr = FigureTask("lr_sensitivity", "lr_sensitivity", lr_sensitivity_data,
-                    plot_lr_sensitivity, (results,))  # fmt: skip
+    paths = FigureTask(
+        "optimizer_paths", "optimizer_paths", optimizer_paths_data, plot_optimizer_paths, (results,)
+    )
+    lr = FigureTask(
+        "lr_sensitivity", "lr_sensitivity", lr_sensitivity_data, plot_lr_sensitivity, (results,)
+    )
     if results.evaluation.empty:  # an interrupted run: nothing evaluated yet
         return [lr, paths] if len(results.tuning) else [paths]
     tasks = [
         FigureTask("final_test", "final_test", final_test_data, plot_final_test, (results,)),
         lr,
-        FigureTask("loss_vs_epoch", "loss_vs_epoch", loss_curve_data, plot_loss_curves,
-                   (results, "epoch")),
-        FigureTask("convergence_speed", "convergence_speed", convergence_data,
-                   plot_convergence_speed, (results,)),
+        FigureTask(
+            "loss_vs_epoch", "loss_vs_epoch", loss_curve_data, plot_loss_curves, (results, "epoch")
+        ),
+        FigureTask(
+            "convergence_speed",
+            "convergence_speed",
+            convergence_data,
+            plot_convergence_speed,
+            (results,),
+        ),
         paths,
-        FigureTask("loss_vs_seconds", "loss_vs_seconds", loss_curve_data, plot_loss_curves,
-                   (results, "seconds")),
-        *(FigureTask(f"decision_boundaries:{d}", f"decision_boundaries_{slug(d)}",
-                     decision_boundary_data, plot_decision_boundaries, (results, d))
-          for d in two_d_datasets(results)),
-        FigureTask("performance_profile", "performance_profile", performance_profiles_data,
-                   plot_performance_profile, (results,)),
+        FigureTask(
+            "loss_vs_seconds",
+            "loss_vs_seconds",
+            loss_curve_data,
+            plot_loss_curves,
+            (results, "seconds"),
+        ),
+        *(
+            FigureTask(
+                f"decision_boundaries:{d}",
+                f"decision_boundaries_{slug(d)}",
+                decision_boundary_data,
+                plot_decision_boundaries,
+                (results, d),
+            )
+            for d in two_d_datasets(results)
+        ),
+        FigureTask(
+            "performance_profile",
+            "performance_profile",
+            performance_profiles_data,
+            plot_performance_profile,
+            (results,),
+        ),
         FigureTask("verdicts", "verdicts", verdict_data, plot_verdicts, (results,)),
-    ]  # fmt: skip
+    ]
     if critical_difference_data(results) is not None:
-        tasks.append(FigureTask("critical_difference", "critical_difference",
-                                critical_difference_data, plot_critical_difference,
-                                (results,)))  # fmt: skip
+        tasks.append(
+            FigureTask(
+                "critical_difference",
+                "critical_difference",
+                critical_difference_data,
+                plot_critical_difference,
+                (results,),
+            )
+        )
     return tasks
 
 
@@ -115,7 +146,16 @@ def draw_figures(
 
 def _figure_order(key: str) -> int:
     """The order draw_figures returns its keys in (the order of its docstring)."""
-    kinds = ("lr_sensitivity", "loss_vs_epoch", "loss_vs_seconds", "final_test",
-             "convergence_speed", "performance_profile", "verdicts", "critical_difference",
-             "decision_boundaries", "optimizer_paths")  # fmt: skip
+    kinds = (
+        "lr_sensitivity",
+        "loss_vs_epoch",
+        "loss_vs_seconds",
+        "final_test",
+        "convergence_speed",
+        "performance_profile",
+        "verdicts",
+        "critical_difference",
+        "decision_boundaries",
+        "optimizer_paths",
+    )
     return kinds.index(key.partition(":")[0])

@@ -138,8 +138,13 @@ def path_methods(results) -> dict[tuple[str, ...], Any]:
     for name, spec in specs.items():
         if spec is None:
             builtin = BUILTIN_METHODS[name]
-            spec = {"name": name, "optimizer": builtin["optimizer"], "batch_size": None,
-                    "lrs": tuple(builtin["lr"]), "args": builtin.get("args", {})}  # fmt: skip
+            spec = {
+                "name": name,
+                "optimizer": builtin["optimizer"],
+                "batch_size": None,
+                "lrs": tuple(builtin["lr"]),
+                "args": builtin.get("args", {}),
+            }
         method = MethodSpec.from_dict(spec) if isinstance(spec, dict) else spec
         key = repr((method.optimizer, sorted(method.args.items())))
         groups.setdefault(key, []).append(name)
@@ -179,9 +184,13 @@ def surface_paths(surface: Surface, method, lrs: Sequence[float] = PATH_LRS) -> 
             optimizer.step([point], [grad], state)
             x, y = point[:, 0, 0], point[:, 0, 1]
             stays = (
-                np.isfinite(x) & np.isfinite(y) & (x_min - width <= x) & (x <= x_max + width)
-                & (y_min - height <= y) & (y <= y_max + height)
-            )  # fmt: skip
+                np.isfinite(x)
+                & np.isfinite(y)
+                & (x_min - width <= x)
+                & (x <= x_max + width)
+                & (y_min - height <= y)
+                & (y <= y_max + height)
+            )
             ends[inside & ~stays] = t - 1
             inside &= stays
             track[t] = np.where(inside[:, None], point[:, 0], track[t - 1])
@@ -192,9 +201,12 @@ def surface_paths(surface: Surface, method, lrs: Sequence[float] = PATH_LRS) -> 
     score = np.where(inside & calm & np.isfinite(score), score, np.inf)
     chosen = int(np.argmin(score)) if np.isfinite(score).any() else None
     return {
-        "paths": [track[: ends[k] + 1, k] for k in range(K)], "left": ~inside,
-        "final_loss": losses[-1], "score": score, "chosen": chosen,
-    }  # fmt: skip
+        "paths": [track[: ends[k] + 1, k] for k in range(K)],
+        "left": ~inside,
+        "final_loss": losses[-1],
+        "score": score,
+        "chosen": chosen,
+    }
 
 
 def optimizer_paths_data(results, lrs: Sequence[float] = PATH_LRS) -> dict[str, dict]:
@@ -226,10 +238,15 @@ def optimizer_paths_data(results, lrs: Sequence[float] = PATH_LRS) -> dict[str, 
         reached = {label: d for label, d in distances.items() if np.isfinite(d)}
         closest = min(reached.items(), key=lambda item: item[1]) if reached else None
         data[surface.name] = {
-            "start": surface.start, "steps": surface.steps, "minima": surface.minima,
-            "lrs": lrs_of, "paths": paths, "final_loss": finals, "distance": distances,
+            "start": surface.start,
+            "steps": surface.steps,
+            "minima": surface.minima,
+            "lrs": lrs_of,
+            "paths": paths,
+            "final_loss": finals,
+            "distance": distances,
             "closest": closest,
-        }  # fmt: skip
+        }
     return data
 
 
@@ -249,20 +266,44 @@ def plot_optimizer_paths(results, data: dict | None = None) -> Figure:
             style = method_style(first, styles)
             lr = drawn["lrs"].get(label)
             if lr is None:
-                handles.append(Line2D([], [], label=f"{text(label)}: every lr left",
-                                      **{**style, "linestyle": "none"}))  # fmt: skip
+                handles.append(
+                    Line2D(
+                        [],
+                        [],
+                        label=f"{text(label)}: every lr left",
+                        **{**style, "linestyle": "none"},
+                    )
+                )
                 continue
             path = drawn["paths"][label]
-            ax.plot(path[:, 0], path[:, 1], linewidth=1.3, markevery=max(1, len(path) // 6),
-                    markersize=3, **style)  # fmt: skip
-            ax.plot(*path[-1], linestyle="none", marker=style["marker"], markersize=10,
-                    color=style["color"], markeredgecolor="black", zorder=5)  # fmt: skip
-            handles.append(Line2D([], [], label=f"{text(label)}, lr {lr:g}", markersize=6,
-                                  **style))  # fmt: skip
+            ax.plot(
+                path[:, 0],
+                path[:, 1],
+                linewidth=1.3,
+                markevery=max(1, len(path) // 6),
+                markersize=3,
+                **style,
+            )
+            ax.plot(
+                *path[-1],
+                linestyle="none",
+                marker=style["marker"],
+                markersize=10,
+                color=style["color"],
+                markeredgecolor="black",
+                zorder=5,
+            )
+            handles.append(Line2D([], [], label=f"{text(label)}, lr {lr:g}", markersize=6, **style))
         ax.plot(*surface.start, marker="o", color="black", markersize=7, markerfacecolor="white")
         for minimum in surface.minima:
-            ax.plot(*minimum, marker="*", color="black", markersize=13, markerfacecolor="white",
-                    zorder=6)  # fmt: skip
+            ax.plot(
+                *minimum,
+                marker="*",
+                color="black",
+                markersize=13,
+                markerfacecolor="white",
+                zorder=6,
+            )
         ax.set_xlim(surface.extent[:2])
         ax.set_ylim(surface.extent[2:])
         ax.set_title(f"{surface.name}: {surface.steps} steps")
@@ -270,17 +311,46 @@ def plot_optimizer_paths(results, data: dict | None = None) -> Figure:
         ax.set_xlabel("w2 (input 2 → hidden 1)" if network else "x")
         ax.set_ylabel("w5 (hidden 1 → output 1)" if network else "y")
         ax.legend(handles=handles, fontsize="x-small", loc=surface.legend, framealpha=0.85)
-    figure_legend(fig, [
-        Line2D([], [], linestyle="none", marker="o", color="black", markerfacecolor="white",
-               label="start"),
-        Line2D([], [], linestyle="none", marker="*", color="black", markerfacecolor="white",
-               markersize=10, label="minimum"),
-        Line2D([], [], linestyle="none", marker="o", color="0.5", markeredgecolor="black",
-               markersize=8, label="end of a path"),
-    ], ncol=3)  # fmt: skip
-    fig.suptitle("Optimizer paths, each at its best lr for the surface (contours of the loss, "
-                 "lighter = lower; small markers every sixth of a path show its pace)",
-                 fontsize="medium")  # fmt: skip
+    figure_legend(
+        fig,
+        [
+            Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker="o",
+                color="black",
+                markerfacecolor="white",
+                label="start",
+            ),
+            Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker="*",
+                color="black",
+                markerfacecolor="white",
+                markersize=10,
+                label="minimum",
+            ),
+            Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker="o",
+                color="0.5",
+                markeredgecolor="black",
+                markersize=8,
+                label="end of a path",
+            ),
+        ],
+        ncol=3,
+    )
+    fig.suptitle(
+        "Optimizer paths, each at its best lr for the surface (contours of the loss, "
+        "lighter = lower; small markers every sixth of a path show its pace)",
+        fontsize="medium",
+    )
     return fig
 
 

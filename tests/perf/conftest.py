@@ -1,59 +1,26 @@
-"""Benchmark helpers: one BLAS thread for small networks, peers timed side by side, and a
-summary of ratios.
+"""Benchmark fixtures: one BLAS thread for small networks, and a summary of ratios.
 
-``side_by_side`` times an entry with pytest-benchmark and runs its peer, timed, before every
-round, so the two alternate on the same machine state; the summary at the end prints each
-entry's median, the peer's median from the same rounds, and the speed-up (per replica where
-the entry trains a population).
+``helpers.side_by_side`` times an entry with pytest-benchmark and runs its peer, timed, before
+every round, so the two alternate on the same machine state; the summary at the end prints
+each entry's median, the peer's median from the same rounds, and the speed-up (per replica
+where the entry trains a population).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import time
-from collections.abc import Callable
-from pathlib import Path
-
-import numpy as np
 import pytest
+from helpers import require_module
 from threadpoolctl import threadpool_limits
 
-# tests/conftest.py's helpers, under the name tests/perf modules import them by
-_spec = importlib.util.spec_from_file_location(
-    "tests_conftest", Path(__file__).parents[1] / "conftest.py"
-)
-_shared = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_shared)
-require_module, require_executable = _shared.require_module, _shared.require_executable
-proc_status_mib = _shared.proc_status_mib
+# test_optimizers_torch.py still imports require_module from `conftest`, the name this module
+# has too once tests/perf is collected; it goes when that import becomes `from helpers`.
+__all__ = ["require_module"]
 
 
 @pytest.fixture
 def one_blas_thread():
     with threadpool_limits(limits=1, user_api="blas"):
         yield
-
-
-def side_by_side(
-    benchmark, entry: Callable, peer: Callable, peer_name: str, rounds: int, replicas: int = 1
-):
-    """Benchmark ``entry`` over ``rounds`` rounds, running ``peer`` (timed) before each one.
-
-    Records the peer's median seconds and name in ``benchmark.extra_info``; returns what the
-    entry returned.
-    """
-    peer_seconds: list[float] = []
-
-    def run_peer() -> None:
-        start = time.perf_counter()
-        peer()
-        peer_seconds.append(time.perf_counter() - start)
-
-    result = benchmark.pedantic(entry, setup=run_peer, rounds=rounds, iterations=1)
-    benchmark.extra_info.update(
-        peer=peer_name, peer_median=float(np.median(peer_seconds)), replicas=replicas
-    )
-    return result
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

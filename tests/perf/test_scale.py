@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from conftest import proc_status_mib, require_module
+import pytest
+from helpers import proc_status_mib, require_module
 from sklearn.datasets import make_moons
 
 from backprop import MLP, train
@@ -42,10 +43,15 @@ def grid_suite(folder: Path, copies: int) -> tuple[Path, int]:
         f"{name}{copy}": (name, copy) for copy in range(copies) for name in BUILTIN_DATASETS
     }
     lines = [
-        "[suite]", f'name = "grid{copies}"', f"methods = {list(BUILTIN_METHODS)}",
-        f"datasets = {list(datasets)}", f"epochs = {EPOCHS}", f"seeds = {SEEDS}",
-        f"tuning_seeds = {TUNING_SEEDS}", "extend_grid = 0",
-    ]  # fmt: skip
+        "[suite]",
+        f'name = "grid{copies}"',
+        f"methods = {list(BUILTIN_METHODS)}",
+        f"datasets = {list(datasets)}",
+        f"epochs = {EPOCHS}",
+        f"seeds = {SEEDS}",
+        f"tuning_seeds = {TUNING_SEEDS}",
+        "extend_grid = 0",
+    ]
     lines += [f"[method.{method}]\nlr = {LRS}" for method in BUILTIN_METHODS]
     lines += [
         f'[dataset.{name}]\ngenerator = "{generator}"\nn_samples = {SAMPLES}\nseed = {copy}'
@@ -95,21 +101,29 @@ def run_grid(folder: Path, copies: int, where: str) -> dict:
     else:
         distributed = require_module("distributed")
         with (
-            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                     host="127.0.0.1", dashboard_address=None) as cluster,
+            distributed.LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            ) as cluster,
             distributed.Client(cluster, set_as_default=False) as client,
-        ):  # fmt: skip
+        ):
             seconds, runner_mib = run_runner(path, out, cluster=cluster.scheduler_address)
             peaks = client.run(proc_status_mib, "VmHWM").values()
         workers = ", ".join(f"{mib:.0f}" for mib in peaks)
     count, training, store_mib = stored(out)
     assert count == trials
     return row | {
-        "seconds": seconds, "training_seconds": training,
+        "seconds": seconds,
+        "training_seconds": training,
         "trials_per_hour": trials / seconds * 3600,
-        "runner_mib": runner_mib, "worker_mib": workers, "store_mib": store_mib,
+        "runner_mib": runner_mib,
+        "worker_mib": workers,
+        "store_mib": store_mib,
         "store_kib_per_trial": store_mib * 1024 / trials,
-    }  # fmt: skip
+    }
 
 
 def markdown(rows: list[dict], columns: dict[str, str]) -> str:
@@ -121,16 +135,25 @@ def markdown(rows: list[dict], columns: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.optional("dask")
 def test_a_5082_trial_grid_runs_in_bounded_memory(benchmark, tmp_path, capsys):
-    require_module("distributed")
     rows = []
     benchmark.pedantic(lambda: rows.append(run_grid(tmp_path, 1, "dask")), rounds=1)
     rows += [run_grid(tmp_path, 3, "dask"), run_grid(tmp_path, 1, "loky")]
-    table = markdown(rows, {
-        "grid": "", "where": "", "seconds": ".1f", "training_seconds": ".1f",
-        "trials_per_hour": ",.0f",
-        "runner_mib": ".0f", "worker_mib": "", "store_mib": ".1f", "store_kib_per_trial": ".1f",
-    })  # fmt: skip
+    table = markdown(
+        rows,
+        {
+            "grid": "",
+            "where": "",
+            "seconds": ".1f",
+            "training_seconds": ".1f",
+            "trials_per_hour": ",.0f",
+            "runner_mib": ".0f",
+            "worker_mib": "",
+            "store_mib": ".1f",
+            "store_kib_per_trial": ".1f",
+        },
+    )
     benchmark.extra_info.update(table=table, rows=rows)
     with capsys.disabled():
         print(f"\n\nscale: 2 workers, {EPOCHS} epochs of {SAMPLES} samples\n{table}\n")
@@ -149,8 +172,15 @@ def epoch_seconds(K: int, n: int, width: int) -> float:
     for K replicas of a 2-width-1 network."""
     X, y = make_moons(n_samples=n, noise=0.2, random_state=0)
     net = MLP([2, width, 1], hidden="relu", output="sigmoid", loss="binary_cross_entropy")
-    history = train(net, Adam(lr=np.full(K, 1e-3)), X, y[:, None].astype(float),
-                    batch_size=32, epochs=5, seed=list(range(K)))  # fmt: skip
+    history = train(
+        net,
+        Adam(lr=np.full(K, 1e-3)),
+        X,
+        y[:, None].astype(float),
+        batch_size=32,
+        epochs=5,
+        seed=list(range(K)),
+    )
     return float(np.diff(history.seconds).min())
 
 
@@ -164,15 +194,29 @@ def test_cost_of_an_epoch_grows_with_population_data_and_width(benchmark, capsys
                 case = BASE | {axis: value}
                 seconds = epoch_seconds(**case)
                 first = first or seconds
-                rows.append(case | {"grows": axis, "ms_per_epoch": seconds * 1e3,
-                                    "us_per_replica_sample": seconds * 1e6 / case["K"] / case["n"],
-                                    "vs_first": seconds / first})  # fmt: skip
+                rows.append(
+                    case
+                    | {
+                        "grows": axis,
+                        "ms_per_epoch": seconds * 1e3,
+                        "us_per_replica_sample": seconds * 1e6 / case["K"] / case["n"],
+                        "vs_first": seconds / first,
+                    }
+                )
 
     benchmark.pedantic(sweep, rounds=1)
-    table = markdown(rows, {
-        "grows": "", "K": "", "n": "", "width": "", "ms_per_epoch": ".2f",
-        "us_per_replica_sample": ".3f", "vs_first": ".1f",
-    })  # fmt: skip
+    table = markdown(
+        rows,
+        {
+            "grows": "",
+            "K": "",
+            "n": "",
+            "width": "",
+            "ms_per_epoch": ".2f",
+            "us_per_replica_sample": ".3f",
+            "vs_first": ".1f",
+        },
+    )
     benchmark.extra_info.update(table=table, rows=rows)
     with capsys.disabled():
         print(f"\n\none epoch of Adam, batch 32, one BLAS thread (base {BASE})\n{table}\n")

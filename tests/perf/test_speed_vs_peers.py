@@ -5,7 +5,7 @@ binary cross-entropy, Adam with lr 1e-3, batch 32, EPOCHS epochs, one BLAS threa
 
 The machine these run on is shared, and its speed drifts by up to 1.7x within seconds. So
 every entry is timed interleaved with its peer: before each round of the entry the peer runs
-once, timed (``conftest.side_by_side``), and the speed-up is the peer's median over the
+once, timed (``helpers.side_by_side``), and the speed-up is the peer's median over the
 entry's median, both from the same rounds. `make perf` prints the ratios at the end
 (tests/perf/conftest.py).
 """
@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import require_module, side_by_side
+from helpers import require_module, side_by_side
 from sklearn.datasets import make_moons
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
@@ -39,9 +39,16 @@ SGD_PEER = "MLPClassifier(solver='sgd', batch_size=1, momentum=0)"
 
 def sklearn_fit(epochs: int = EPOCHS, **solver):
     clf = MLPClassifier(
-        hidden_layer_sizes=(32,), activation="relu", alpha=0.0, max_iter=epochs, tol=0.0,
-        n_iter_no_change=epochs + 1, shuffle=True, random_state=0, **solver,
-    )  # fmt: skip
+        hidden_layer_sizes=(32,),
+        activation="relu",
+        alpha=0.0,
+        max_iter=epochs,
+        tol=0.0,
+        n_iter_no_change=epochs + 1,
+        shuffle=True,
+        random_state=0,
+        **solver,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
@@ -54,9 +61,14 @@ def sklearn_adam():
 
 def sklearn_sgd():
     return sklearn_fit(
-        SGD_EPOCHS, solver="sgd", batch_size=1, momentum=0.0, learning_rate_init=1e-3,
-        nesterovs_momentum=False, learning_rate="constant",
-    )  # fmt: skip
+        SGD_EPOCHS,
+        solver="sgd",
+        batch_size=1,
+        momentum=0.0,
+        learning_rate_init=1e-3,
+        nesterovs_momentum=False,
+        learning_rate="constant",
+    )
 
 
 def torch_fit(batch_size: int, lr: float):
@@ -83,9 +95,12 @@ class TestAdamBatch32:
     def test_backprop_one_run(self, benchmark):
         benchmark.group = f"moons adam batch 32, {EPOCHS} epochs"
         history = side_by_side(
-            benchmark, lambda: train(NET, Adam(lr=1e-3), X, Y, batch_size=32, epochs=EPOCHS),
-            sklearn_adam, ADAM_PEER, ROUNDS,
-        )  # fmt: skip
+            benchmark,
+            lambda: train(NET, Adam(lr=1e-3), X, Y, batch_size=32, epochs=EPOCHS),
+            sklearn_adam,
+            ADAM_PEER,
+            ROUNDS,
+        )
         benchmark.extra_info["target"] = ">= 4x"
         assert history.train_loss[-1, 0] < history.train_loss[0, 0]
 
@@ -95,11 +110,15 @@ class TestAdamBatch32:
         history = side_by_side(
             benchmark,
             lambda: train(NET, Adam(lr=lrs), X, Y, batch_size=32, epochs=EPOCHS, seed=range(32)),
-            sklearn_adam, ADAM_PEER, ROUNDS, replicas=32,
-        )  # fmt: skip
+            sklearn_adam,
+            ADAM_PEER,
+            ROUNDS,
+            replicas=32,
+        )
         benchmark.extra_info["target"] = ">= 30x per replica"
         assert (history.train_loss[-1] < history.train_loss[0]).all()
 
+    @pytest.mark.optional("torch")
     def test_pytorch_eager_loop(self, benchmark):
         torch = require_module("torch")
         torch.set_num_threads(1)
@@ -111,9 +130,12 @@ class TestAdamBatch32:
 def test_backprop_sgd_batch_one(benchmark):
     benchmark.group = f"moons sgd batch 1, {SGD_EPOCHS} epochs"
     history = side_by_side(
-        benchmark, lambda: train(NET, SGD(lr=1e-3), X, Y, batch_size=1, epochs=SGD_EPOCHS),
-        sklearn_sgd, SGD_PEER, SGD_ROUNDS,
-    )  # fmt: skip
+        benchmark,
+        lambda: train(NET, SGD(lr=1e-3), X, Y, batch_size=1, epochs=SGD_EPOCHS),
+        sklearn_sgd,
+        SGD_PEER,
+        SGD_ROUNDS,
+    )
     benchmark.extra_info["target"] = ">= 5x"
     assert history.steps[-1] == SGD_EPOCHS * len(X)
 

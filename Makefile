@@ -10,7 +10,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e '.[dev,distributed]'
+	$(BIN)/python -m pip install -e '.[dev,distributed,fast]'
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -9,6 +9,13 @@ The batching regime is the batch size B against the n training samples:
 Each replica k of the population shuffles the training set from its own seed every epoch,
 so a trial trained inside a population has the same history as the same trial alone.
 
+Two engines train the same numbers: NumPy's (the reference, and what a learner reads: each
+batch is ``MLP.gradient_into`` then ``optimizer.step``) and the compiled one (``compiled.py``,
+numba: a whole epoch of forward, backward and optimizer steps per kernel call). The engine
+replaces only the inner loop of an epoch; the shuffles, the per-epoch evaluation, divergence,
+best_params and the early stop below are shared. ``engine="auto"`` picks the compiled engine
+where it fits and pays (``compiled.resolve_engine`` says why, either way).
+
 A run raises glibc's heap thresholds (once per process) and hands the freed heap back to the
 system when it ends; see ``memory.py``.
 """
@@ -23,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backprop import compiled
 from backprop.memory import keep_temporaries_on_the_heap, release_free_heap
 from backprop.network import MLP, resolve_seeds
 
@@ -118,12 +126,19 @@ class Shuffler:
         taken = np.take(self.columns, index + self.offsets, axis=1)  # (d + m, K, B)
         return taken[: self.d].transpose(1, 2, 0), taken[self.d :].transpose(1, 2, 0)
 
+    def order(self) -> np.ndarray | None:
+        """This epoch's (K, n) permutations, one per replica from its own generator; None for
+        a full batch, which takes the samples in their order and draws nothing."""
+        if self.batch >= self.n:
+            return None
+        return np.stack([rng.permutation(self.n) for rng in self.rngs])
+
     def batches(self):
         """Yield (X_b, Y_b) for one epoch: (K, B, d) and (K, B, m), or the shared full set."""
-        if self.batch >= self.n:
+        order = self.order()
+        if order is None:
             yield self.X, self.Y
             return
-        order = np.stack([rng.permutation(self.n) for rng in self.rngs])
         if self.gather_all:
             Xs, Ys = self._take(order)
             for start in range(0, self.n, self.batch):
@@ -147,6 +162,7 @@ def train(
     schedule: Callable[[int], float] | None = None,
     target_loss: float | None = None,
     params: Sequence[np.ndarray] | None = None,
+    engine: str = "auto",
 ) -> History:
     """Train a population of K replicas of ``net`` and record every epoch.
 
@@ -164,6 +180,9 @@ def train(
             ``lr`` is set to base lr x factor before each epoch and restored afterwards.
         target_loss: stop early once every replica's training loss is <= this or diverged.
         params: start from these parameters (copied) instead of ``net.init(seed)``.
+        engine: "numpy", "compiled" (numba; a built-in optimizer, float64, shared data), or
+            "auto": the compiled engine where it fits and pays, else NumPy
+            (``compiled.resolve_engine``). Both train the same numbers.
 
     Returns:
         a ``History``; ``best_epoch`` and ``best_params`` are over the rows trained (up to
@@ -190,8 +209,9 @@ def train(
             f"a schedule needs an optimizer with an lr attribute; {optimizer!r} has none"
         )
     batch = _batch_size(batch_size, X.shape[-2])
+    engine = compiled.resolve_engine(engine, net, optimizer, X, batch, len(seeds), flat.dtype)[0]
     with heap_for_a_run():
-        loop = _Loop(net, optimizer, flat, X, Y, X_val, Y_val, seeds, batch)
+        loop = _Loop(net, optimizer, flat, X, Y, X_val, Y_val, seeds, batch, engine)
         return loop.run(epochs, schedule, target_loss)
 
 
@@ -214,6 +234,7 @@ def time_epochs(
     batch_size: int | None = 32,
     epochs: int = 1,
     seed: int | Sequence[int] = 0,
+    engine: str = "auto",
 ) -> np.ndarray:
     """The seconds of each of ``epochs`` training epochs, (epochs,): shuffle, forward, backward
     and step, with no evaluation and no divergence check. What a trial costs per epoch alone,
@@ -221,32 +242,40 @@ def time_epochs(
     seeds = resolve_seeds(seed, None)
     flat = net.flatten(net.init(seeds))
     X, Y = net.check_data(net.unflatten(flat), X, Y)
+    batch = _batch_size(batch_size, X.shape[-2])
+    engine = compiled.resolve_engine(engine, net, optimizer, X, batch, len(seeds), flat.dtype)[0]
     with heap_for_a_run():
-        loop = _Loop(net, optimizer, flat, X, Y, None, None, seeds, _batch_size(batch_size, len(X)))
+        loop = _Loop(net, optimizer, flat, X, Y, None, None, seeds, batch, engine)
         return np.array([loop._epoch() for _ in range(epochs)])
 
 
 class _Loop:
-    """The state of one train() call: parameters, gradients, optimizer state and records."""
+    """The state of one train() call: parameters, gradients, optimizer state and records.
+    With engine="compiled", ``self.compiled`` holds the optimizer's state and trains each
+    epoch; the gradient buffers and the optimizer's own state are then never made."""
 
-    def __init__(self, net, optimizer, flat, X, Y, X_val, Y_val, seeds, batch):
+    def __init__(self, net, optimizer, flat, X, Y, X_val, Y_val, seeds, batch, engine="numpy"):
         self.net, self.optimizer, self.flat = net, optimizer, flat
         self.params = net.unflatten(flat)
         self.weights = net.augmented(flat)
-        self.grads_flat = np.empty_like(flat)
-        self.grads = net.unflatten(self.grads_flat)
-        self.grad_views = net.augmented(self.grads_flat)
         self.X, self.Y = net.with_bias_column(X), Y
         self.X_val = None if X_val is None else net.with_bias_column(X_val)
         self.Y_val = Y_val
         self.shuffler = Shuffler(seeds, self.X, Y, batch)
         self.steps_per_epoch = math.ceil(X.shape[-2] / batch)
+        self.frozen = np.zeros(len(seeds), dtype=bool)
+        self.compiled = None
+        if engine == "compiled":
+            self.compiled = compiled.CompiledEpochs(net, optimizer, flat, self.X, Y, batch)
+            return
+        self.grads_flat = np.empty_like(flat)
+        self.grads = net.unflatten(self.grads_flat)
+        self.grad_views = net.augmented(self.grads_flat)
         if getattr(optimizer, "elementwise", False):
             self.step_params, self.step_grads = [flat], [self.grads_flat]
         else:
             self.step_params, self.step_grads = self.params, self.grads
         self.state = optimizer.init(self.step_params)
-        self.frozen = np.zeros(len(seeds), dtype=bool)
 
     def _evaluate(self, X, Y) -> np.ndarray:
         loss = self.net.evaluate(self.weights, X, Y)
@@ -255,6 +284,10 @@ class _Loop:
 
     def _epoch(self) -> float:
         """One pass over the training set; returns its training seconds."""
+        if self.compiled is not None:
+            start = time.perf_counter()
+            self.compiled.epoch(self.flat, self.shuffler.order(), self.frozen)
+            return time.perf_counter() - start
         net, optimizer, frozen_rows = self.net, self.optimizer, np.flatnonzero(self.frozen)
         kept, grads = self.flat[frozen_rows], self.grad_views
         start = time.perf_counter()

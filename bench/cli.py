@@ -121,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on a Dask cluster: 'local' (started on this machine) or the address of a "
         "running scheduler, 'tcp://HOST:PORT'",
     )
+    run.add_argument(
+        "--engine",
+        choices=("auto", "numpy", "compiled"),
+        default="auto",
+        help="training engine (default auto: the compiled one, with numba installed, for "
+        "populations of up to 96 samples per step, NumPy's above; chosen once per population "
+        "and part of its key)",
+    )
     add_format(run)
     run.set_defaults(command=cmd_run)
 
@@ -221,6 +229,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         force=args.force,
         cluster=args.cluster,
         replace=args.replace,
+        engine=args.engine,
     )
     jobs = 1 if args.cluster else (args.jobs or os.cpu_count() or 1)
     finish(results, jobs=jobs, format=args.format)

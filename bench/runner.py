@@ -40,14 +40,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from backprop import MLP, train
+from backprop import MLP, compiled, train
 from backprop.training import time_epochs
 from bench import metrics
 from bench.common import jsonable
 from bench.datasets import Dataset, dataset_for
 from bench.protocol import Chain, chains, describe, hyperparameters_json, planned_trials
 from bench.store import STORE_NAME, PopulationResult, Store, StoreError, hold_folder
-from bench.suite import Population, Suite, SuiteWarning, load_suite
+from bench.suite import Population, Suite, SuiteWarning, check_engine, load_suite
 from bench.tables import Results, load
 
 if TYPE_CHECKING:
@@ -102,6 +102,7 @@ def train_population(population: Population) -> PopulationResult:
                 seed=seeds,
                 X_val=data.X_val,
                 Y_val=data.Y_val,
+                engine=population.engine,
             )
             best = evaluate(net, history.best_params, data)
             final = evaluate(net, history.params, data)
@@ -174,9 +175,14 @@ def calibrate(population: Population, data: Dataset) -> tuple[float, float]:
     one epoch and CALIBRATION_SECONDS / CALIBRATION_ROUNDS seconds of shuffle, forward,
     backward and step (``time_epochs``: no evaluation). The cost is the median round's
     seconds per epoch; its standard error, sd(log round) / sqrt(rounds), is the timing noise
-    that the comparisons of seconds add to their intervals.
+    that the comparisons of seconds add to their intervals. The trial is timed with the
+    population's ``timing_engine`` (the one that suits a single trial), its kernels loaded
+    before the warm-up.
     """
     net, trial = network_for(population, data), population.trials[:1]
+    engine = population.timing_engine or population.engine
+    if engine == "compiled":
+        compiled.load()
 
     def timed(epochs: int) -> np.ndarray:
         optimizer = population.method.population_optimizer(trial)
@@ -188,6 +194,7 @@ def calibrate(population: Population, data: Dataset) -> tuple[float, float]:
             batch_size=population.method.batch_size,
             epochs=epochs,
             seed=[trial[0][2]],
+            engine=engine,
         )
 
     (first,) = timed(1)  # warm-up: caches, the heap, lazy imports
@@ -419,7 +426,9 @@ def provenance(started_at: str, jobs: int, cluster: str | None = None) -> dict:
     cluster: the --cluster address, or None for a run on this machine.
     """
     versions = {"python": platform.python_version()}
-    packages = ("backprop-bench", "numpy", "scikit-learn", "pandas", "joblib", "distributed")
+    packages = (
+        "backprop-bench", "numpy", "scikit-learn", "pandas", "joblib", "distributed", "numba",
+    )  # fmt: skip
     for package in packages:
         try:
             versions[package] = importlib.metadata.version(package)
@@ -574,6 +583,7 @@ class Driver:
                 "method": population.method.name,
                 "dataset": population.dataset.name,
                 "trials": trials,
+                "engine": population.engine,
             }
         )
 
@@ -637,6 +647,7 @@ def run(
     progress: bool = True,
     cluster: str | None = None,
     replace: bool = False,
+    engine: str | None = None,
 ) -> Results:
     """Run a suite's protocol into ``out`` (default results/<suite name>); return its Results.
 
@@ -647,6 +658,8 @@ def run(
     progress: a bar (terminal) or a line per population on stderr.
     cluster: a Dask scheduler ("local" or "tcp://HOST:PORT") instead of local workers.
     replace: let this suite take a folder that holds another suite's results (by name).
+    engine: the training engine, "auto" (the suite's default), "numpy" or "compiled"; auto
+        is resolved once per population, here, and the engine is part of its key.
 
     A folder holds one suite. A suite of another name than the one recorded in the store is
     a StoreError unless ``replace``; a changed definition under the same name, or a replaced
@@ -666,6 +679,9 @@ def run(
         suite = load_suite(suite)
         for text in suite.warnings:
             warnings.warn(text, SuiteWarning, stacklevel=2)
+    if engine is not None:
+        suite = dataclasses.replace(suite, engine=engine)
+    check_engine(suite)
     out = Path(out) if out is not None else Path("results") / suite.name
     check_out(out)
     jobs = check_jobs(jobs)

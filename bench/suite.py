@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 import backprop
+from backprop import MLP, compiled
 from backprop.activations import HIDDEN, OUTPUT
 from backprop.losses import LOSSES
 from bench.common import accepted_keywords, did_you_mean, frozen, jsonable, keyword_defaults
@@ -63,7 +64,7 @@ MAX_COMBINATIONS = 1_000  # of a search grid: each is a trial per lr, tuning see
 MAX_SAMPLES = 1_000_000  # the dataset is built while the suite is checked
 MODEL_KEYS = ("hidden", "activation")
 METHOD_KEYS = ("optimizer", "batch_size", "lr", "args", "search")
-ENGINE = "numpy"  # the training engine, part of every population key
+ENGINES = ("auto", "numpy", "compiled")  # a suite's engine; auto is resolved per population
 # Keys of a [dataset.NAME] table that are not generator parameters.
 DATASET_KEYS = ("generator", "seed", "target_loss", "task", "output", "loss")
 DEFAULT_MODEL = {"hidden": (32,), "activation": "relu"}
@@ -108,6 +109,9 @@ class Population:
     activation: str
     phase: str
     trials: tuple[TrialSpec, ...]
+    engine: str = "numpy"  # the engine it trains with: "numpy" or "compiled", never "auto"
+    # evaluation: the engine its calibration times one trial alone with ("" in tuning)
+    timing_engine: str = ""
 
     def spec(self) -> dict:
         """Everything that changes the results, JSON-serialisable (the suite's name does not)."""
@@ -118,7 +122,8 @@ class Population:
                 "model": {"hidden": self.hidden, "activation": self.activation},
                 "epochs": self.epochs,
                 "phase": self.phase,
-                "engine": ENGINE,
+                "engine": self.engine,
+                "timing_engine": self.timing_engine,
                 "trials": self.trials,
             }
         )
@@ -163,11 +168,15 @@ class Suite:
     # What loading found suspicious but harmless (an unused [method.X] table), each
     # "<file>: <key>: <message>"; not part of the definition. The CLI prints them to stderr.
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    engine: str = "auto"  # the training engine (ENGINES); bench.run(engine=) or --engine
 
     def population(
         self, method: MethodSpec, dataset: DatasetSpec, phase: str, trials: Iterable[TrialSpec]
     ) -> Population:
-        """A population of this suite's model and epochs."""
+        """A population of this suite's model and epochs, its engine resolved here, once, so
+        that every worker trains it alike (``resolve_engines``)."""
+        trials = tuple(trials)
+        engine, timing_engine = resolve_engines(self, method, dataset, phase, trials)
         return Population(
             suite=self.name,
             method=method,
@@ -176,7 +185,9 @@ class Suite:
             hidden=self.hidden,
             activation=self.activation,
             phase=phase,
-            trials=tuple(trials),
+            trials=trials,
+            engine=engine,
+            timing_engine=timing_engine,
         )
 
     def settings(self) -> dict:
@@ -191,8 +202,51 @@ class Suite:
                 "model": {"hidden": self.hidden, "activation": self.activation},
                 "methods": {m.name: asdict(m) for m in self.methods},
                 "datasets": {d.name: asdict(d) for d in self.datasets},
+                "engine": self.engine,
             }
         )
+
+
+def resolve_engines(
+    suite: Suite, method: MethodSpec, dataset: DatasetSpec, phase: str, trials: tuple
+) -> tuple[str, str]:
+    """(engine, timing_engine) of a population: ``backprop.compiled.resolve_engine`` for the
+    suite's engine on the whole population, and, for an evaluation, on one trial alone (what
+    its calibration times: each method's single trial with the engine that suits it, so that
+    no method's seconds pay for another's engine). "auto" becomes "compiled" where numba is
+    installed and the compiled engine fits and pays, else "numpy"."""
+    data = dataset_for(dataset)
+    net = MLP([data.n_features, *suite.hidden, data.n_outputs], hidden=suite.activation,
+              output=data.output, loss=data.loss)  # fmt: skip
+    batch = data.n_train if method.batch_size is None else min(method.batch_size, data.n_train)
+
+    def resolve(chosen: tuple) -> str:
+        optimizer = method.population_optimizer(chosen)
+        return compiled.resolve_engine(
+            suite.engine, net, optimizer, data.X_train, batch, len(chosen), np.float64
+        )[0]
+
+    return resolve(trials), resolve(trials[:1]) if phase == "eval" else ""
+
+
+def check_engine(suite: Suite) -> None:
+    """A SuiteError when the suite's engine cannot train one of its methods on one of its
+    datasets (``engine="compiled"`` with a user's optimizer, or without numba), before any
+    work; "auto" always can."""
+    if suite.engine not in ENGINES:
+        raise SuiteError(suite.source, "engine", f"must be one of {list(ENGINES)}, got "
+                         f"{suite.engine!r}")  # fmt: skip
+    if suite.engine == "auto":
+        return
+    for method in suite.methods:
+        trial = (method.lrs[0], method.combinations()[0], suite.seeds[0])
+        for dataset in suite.datasets:
+            try:
+                resolve_engines(suite, method, dataset, "eval", (trial,))
+            except (ValueError, ImportError) as err:
+                raise SuiteError(
+                    suite.source, "engine", f"{method.name} on {dataset.name}: {err}"
+                ) from None
 
 
 # ------------------------------------------------------------------------------ validation
@@ -678,9 +732,9 @@ DURATIONS_FILE = SUITES_DIR / "durations.json"  # written by scripts/measure_sui
 
 
 def settings_digest(suite: Suite) -> str:
-    """A short digest of a suite's definition (``Suite.settings``) and the engine: what a
-    measured duration was measured for."""
-    text = json.dumps([ENGINE, suite.settings()], sort_keys=True)
+    """A short digest of a suite's definition (``Suite.settings``) and whether the compiled
+    engine was there to choose: what a measured duration was measured for."""
+    text = json.dumps([compiled.available(), suite.settings()], sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 

@@ -63,6 +63,7 @@ OPTIONAL_PARTS: dict[str, Callable[[], object]] = {
     "torch": lambda: require_module("torch"),
     "dask": lambda: require_module("distributed"),
     "chromium": lambda: require_executable("chromium", "chromium-browser"),
+    "numba": lambda: require_module("numba"),
 }
 
 

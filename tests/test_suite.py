@@ -878,6 +878,8 @@ def test_a_population_key_changes_with_every_field_that_changes_results(tmp_path
                 {"trials": ((0.03, *trials[0][1:]), *trials[1:])},  # an lr
                 {"trials": ((0.01, (("eps", 1e-7),), 100_000), *trials[1:])},  # a searched value
                 {"trials": ((0.01, trials[0][1], 100_001), *trials[1:])},  # a seed
+                {"engine": "compiled" if population.engine == "numpy" else "numpy"},
+                {"timing_engine": "numpy"},
             )
         ]
     )
@@ -888,7 +890,6 @@ def test_a_population_key_changes_with_every_field_that_changes_results(tmp_path
     for module, name, value in (
         (backprop, "__version__", "99.0"),
         (bench.suite, "SCHEMA_VERSION", 99),
-        (bench.suite, "ENGINE", "numba"),
     ):
         with monkeypatch.context() as patch:
             patch.setattr(module, name, value)
@@ -924,7 +925,7 @@ def test_spec_round_trips_through_json_to_the_same_specs(tmp_path):
         assert DatasetSpec.from_dict(spec["dataset"]) == population.dataset
         assert frozen(spec["trials"]) == population.trials
         assert spec["model"] == {"hidden": list(population.hidden), "activation": "relu"}
-        assert (spec["phase"], spec["engine"]) == ("tune", "numpy")
+        assert (spec["phase"], spec["engine"]) == ("tune", population.engine)
     first, second = populations[0].trials[:2]
     assert first == (0.001, (("betas", (0.9, 0.999)), ("eps", 1e-8)), 100_000)
     assert second == (0.001, (("betas", (0.9, 0.999)), ("eps", 1e-8)), 100_001)
@@ -946,3 +947,22 @@ def test_describe_records_the_protocol_its_rules_and_seeds():
     assert protocol["split"] == SPLIT_RULE and protocol["targets"] == TARGET_RULE
     assert "relative_target" not in protocol
     assert describe(builtin("default"))["tuning_seeds"] == [100_000, 100_001, 100_002]
+
+
+def test_each_population_s_engine_is_resolved_once_from_the_suite_s(tmp_path, monkeypatch):
+    suite = load_suite("quick")
+    sgd = next(m for m in suite.methods if m.name == "sgd")
+    gd = next(m for m in suite.methods if m.name == "gd")
+    moons = suite.datasets[0]
+    trials = [(0.01, (), s) for s in range(3)]
+    monkeypatch.setattr(bench.suite.compiled, "available", lambda: True)
+    # auto: the compiled engine for 3 replicas x batches of 1, NumPy for full batches
+    assert suite.population(sgd, moons, "tune", trials).engine == "compiled"
+    full = suite.population(gd, moons, "eval", trials)
+    assert (full.engine, full.timing_engine) == ("numpy", "numpy")
+    forced = dataclasses.replace(suite, engine="numpy").population(sgd, moons, "eval", trials)
+    assert (forced.engine, forced.timing_engine) == ("numpy", "numpy")
+    monkeypatch.setattr(bench.suite.compiled, "available", lambda: False)
+    assert suite.population(sgd, moons, "tune", trials).engine == "numpy"
+    with pytest.raises(SuiteError, match="engine: gd on moons: engine='compiled' needs numba"):
+        bench.suite.check_engine(dataclasses.replace(suite, engine="compiled"))

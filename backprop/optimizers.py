@@ -1,6 +1,6 @@
 """Optimizers: torch.optim's update rules in NumPy, on the population axis.
 
-An optimizer is its hyperparameters, plain public attributes with torch.optim's names and
+An optimizer is its hyperparameters, the fields of a dataclass with torch.optim's names and
 defaults (torch 2.13), and two methods (optax's init/update with explicit state):
 
     state = opt.init(params)          # a dict: "step" and the buffers, one per parameter
@@ -10,6 +10,8 @@ params and grads are lists of arrays with a leading population axis K, shaped (K
 any ndim: [W1, b1, ...], or one flat (K, P) buffer. A float hyperparameter is a scalar or a
 1-D array of K values, one per replica, broadcast against a parameter as (K, 1, ..., 1).
 Hyperparameters are read at every step, so a learning-rate schedule just sets ``opt.lr``.
+The state holds the algorithm's own buffers only, under torch's names; the scratch arrays a
+step computes in are kept apart from it.
 
 Every update rule is torch.optim's single-tensor path (foreach=False, maximize=False,
 capturable=False, differentiable=False); the float64 trajectories agree with torch's to
@@ -21,17 +23,41 @@ Your own optimizer is any class with ``init(params) -> state`` and
 ``step(params, grads, state)``. Set the class attribute ``elementwise = True`` only if its
 update treats every parameter entry on its own: the training loop then steps it over one
 flat (K, P) buffer instead of the list [W1, b1, ...].
+
+Or subclass ``Optimizer`` as the built-ins below do, and get the checks, the state and the
+population axis for free: a dataclass whose fields are the hyperparameters (checked by
+name: ``_FLAGS``, betas, else a float >= 0 or K of them), ``_buffers`` naming the buffers a
+configuration keeps with their initial values, and the one method to write,
+``_update(params, grads, state, scratch)``. It reads t = state["step"] (already counted),
+computes the step's coefficients once, as a dict of named values, and applies them to each
+parameter, zipping params, grads, the buffers, ``scratch[n]`` (n scratch arrays per
+parameter, kept out of the state) and ``self._per_parameter(coefficients, params)`` (the
+coefficients with K values shaped (K, 1, ..., 1) for that parameter). Any other state it
+keeps (NAdam's mu_product) it updates there, explicitly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
-__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "NAdam", "Optimizer", "RMSprop"]
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "NAdam",
+    "Optimizer",
+    "RMSprop",
+    "Scratch",
+]
 
 Hyperparameter = float | np.ndarray
+Arrays = Sequence[np.ndarray]
 
 _FLAGS = ("nesterov", "centered", "amsgrad", "decoupled_weight_decay")
 # the allowed [low, high] of a float hyperparameter, where it is not [0, inf)
@@ -81,7 +107,7 @@ def _checked_betas(betas) -> tuple[Hyperparameter, Hyperparameter]:
 
 def _value(x) -> Hyperparameter:
     """A hyperparameter as read at a step: a float, or K values (a schedule may set a list)."""
-    if type(x) in (float, np.ndarray):  # exact types: step() finds K values by type
+    if type(x) in (float, np.ndarray):  # exact types: _per_parameter finds K values by type
         return x
     array = np.asarray(x, dtype=np.float64)
     return float(array) if array.ndim == 0 else array
@@ -101,69 +127,52 @@ def _is_zero(x: Hyperparameter) -> bool:
 
 def _decayed(p: np.ndarray, g: np.ndarray, weight_decay, out: np.ndarray) -> np.ndarray:
     """d = g + weight_decay * p (torch's L2 weight decay) in ``out``; g itself when it is 0."""
-    if _is_zero(weight_decay):
+    if type(weight_decay) is not np.ndarray and weight_decay == 0:  # _is_zero, inlined (hot)
         return g
     np.multiply(p, weight_decay, out=out)
     out += g
     return out
 
 
+class Scratch(dict):
+    """Scratch arrays a step computes in, kept out of the state: ``scratch[n]`` is, for each
+    parameter, n arrays shaped like it, made when first asked for and reused by every later
+    step (the state's buffers fix the parameters' shapes and dtypes). ``scratch.none`` stands
+    in for a buffer the configuration does not keep: ``state.get(name, scratch.none)``."""
+
+    def __init__(self, params: Arrays) -> None:
+        super().__init__()
+        self._like = [(p.shape, p.dtype) for p in params]
+        self.none = [None] * len(params)  # per parameter, for a buffer a state does not keep
+
+    def __missing__(self, n: int) -> list[tuple[np.ndarray, ...]]:
+        arrays = self[n] = [tuple(np.empty(s, d) for _ in range(n)) for s, d in self._like]
+        return arrays
+
+
+class _State(dict):
+    """The dict ``init`` returns: "step" and the buffers as its items; the step's scratch
+    arrays ride along as an attribute, out of sight."""
+
+    __slots__ = ("scratch",)
+
+
+@dataclass(eq=False)
 class Optimizer:
-    """The base class: ``init`` allocates the state, ``step`` runs ``_update`` per parameter.
+    """The base class: its dataclass fields are the hyperparameters, checked here.
 
-    A subclass stores its hyperparameters with ``_set`` (checked there, and against K in
-    ``init``), names its per-parameter buffers in ``buffers`` (state keys, torch's names; a
-    buffer may be None where the configuration does not use it) and says how many scratch
-    arrays a parameter needs in ``n_work``. Per step, ``_coefficients(state)`` turns the
-    hyperparameters into the step's scalars (or K values each, broadcast here), and
-    ``_update(p, g, *buffers, work, coefficients)`` applies the rule to one parameter.
-
-    Hyperparameters are read at every step; which buffers exist (momentum != 0, centered,
-    amsgrad) is fixed by ``init``.
+    A subclass says in ``_buffers`` which per-parameter buffers its configuration keeps and
+    their initial values, and writes ``_update``, the rule. ``init`` allocates the buffers;
+    ``step`` counts the step and calls ``_update``. Hyperparameters are read at every step;
+    which buffers exist (momentum != 0, centered, amsgrad) is fixed by ``init``.
     """
 
     elementwise = True
-    buffers: tuple[str, ...] = ()
-    n_work = 2
 
-    def init(self, params: Sequence[np.ndarray]) -> dict:
-        """The state of a new run: {"step": 0, buffer name: [one array per parameter], ...,
-        "work": scratch arrays, "slots": per parameter the tuple (*buffers, work)}."""
-        K = params[0].shape[0]
-        for label, value in self._labelled_hyperparameters():
-            if np.ndim(value) == 1 and len(value) != K:
-                raise ValueError(
-                    f"{label} has {len(value)} values but the population has K={K} "
-                    "replicas; give a scalar or one value per replica"
-                )
-        state = {
-            "step": 0,
-            "work": [tuple(np.empty_like(p) for _ in range(self.n_work)) for p in params],
-        }
-        state.update(self._init_buffers(params))
-        # per parameter, the arguments _update takes after (p, g): (*buffers, work)
-        columns = [state[name] for name in self.buffers]
-        state["slots"] = list(zip(*columns, state["work"], strict=True))
-        return state
-
-    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray], state: dict) -> None:
-        """One update of every parameter, and of the state, in place."""
-        state["step"] += 1
-        coefficients = self._coefficients(state)
-        # K per-replica values are reshaped once per ndim: (K, 1, ..., 1)
-        shaped = {} if np.ndarray in map(type, coefficients) else None
-        for p, g, slot in zip(params, grads, state["slots"], strict=True):
-            c = coefficients
-            if shaped is not None:
-                c = shaped.get(p.ndim)
-                if c is None:
-                    c = shaped[p.ndim] = [_per_replica(x, p.ndim) for x in coefficients]
-            self._update(p, g, *slot, c)
-
-    def _set(self, **hyperparameters) -> None:
-        """Check each hyperparameter, or raise a ValueError naming it, and store it as a plain
-        attribute: a flag as a bool, a float one as a float or a 1-D float64 array."""
-        for name, value in hyperparameters.items():
+    def __post_init__(self) -> None:
+        """Check each hyperparameter, or raise a ValueError naming it, and store it as a flag
+        (bool) or a float one (a float or a 1-D float64 array)."""
+        for name, value in self._hyperparameters():
             if name in _FLAGS:
                 value = _checked_flag(name, value)
             elif name == "betas":
@@ -172,29 +181,82 @@ class Optimizer:
                 value = _checked(name, value, *_RANGES.get(name, (0.0, np.inf)))
             setattr(self, name, value)
 
-    def _labelled_hyperparameters(self):
-        """(name, value) of every hyperparameter, each of the two betas on its own."""
-        for name, value in vars(self).items():
-            if name == "betas":
-                yield from (("betas[0]", value[0]), ("betas[1]", value[1]))
-            else:
-                yield name, value
+    def init(self, params: Arrays) -> dict:
+        """The state of a new run: {"step": 0, buffer name: [one array per parameter], ...}."""
+        self._check_population(params[0].shape[0])
+        state = _State(step=0)
+        for name, initial in self._buffers().items():
+            if initial is not None:
+                state[name] = [_filled_like(p, initial) for p in params]
+        state.scratch = Scratch(params)
+        return state
 
-    def _init_buffers(self, params: Sequence[np.ndarray]) -> dict:
+    def step(self, params: Arrays, grads: Arrays, state: dict) -> None:
+        """One update of every parameter, and of the state, in place."""
+        try:
+            scratch = state.scratch
+        except AttributeError:
+            raise TypeError(
+                f"state must be the dict {type(self).__name__}.init returned (or a copy or "
+                f"pickle of it), got a {type(state).__name__}"
+            ) from None
+        state["step"] += 1
+        self._update(params, grads, state, scratch)
+
+    def _buffers(self) -> dict[str, Hyperparameter | None]:
+        """Each per-parameter buffer's initial value, or None where this configuration keeps
+        no such buffer."""
         return {}
 
-    def _coefficients(self, state: dict) -> tuple:
+    def _update(self, params: Arrays, grads: Arrays, state: dict, scratch: Scratch) -> None:
+        """Step ``state["step"]`` (already counted): update params and buffers in place."""
         raise NotImplementedError
 
-    def _update(self, p: np.ndarray, g: np.ndarray, *buffers_work_coefficients) -> None:
-        raise NotImplementedError
+    @staticmethod
+    def _per_parameter(coefficients: dict[str, Any], params: Arrays) -> list[dict[str, Any]]:
+        """The step's named coefficients as each parameter reads them: K per-replica values
+        reshaped to (K, 1, ..., 1), once per ndim."""
+        if np.ndarray not in map(type, coefficients.values()):
+            return [coefficients] * len(params)
+        shaped: dict[int, dict[str, Any]] = {}
+        per_parameter = []
+        for p in params:
+            c = shaped.get(p.ndim)
+            if c is None:
+                c = shaped[p.ndim] = dict(coefficients)
+                for name, x in coefficients.items():
+                    if type(x) is np.ndarray:
+                        c[name] = _per_replica(x, p.ndim)
+            per_parameter.append(c)
+        return per_parameter
+
+    def _hyperparameters(self) -> list[tuple[str, object]]:
+        """(name, value) of each hyperparameter: the dataclass fields."""
+        return [(f.name, getattr(self, f.name)) for f in fields(self)]
+
+    def _check_population(self, K: int) -> None:
+        """A ValueError if a hyperparameter has K values for another K (each beta on its own)."""
+        for name, value in self._hyperparameters():
+            if name == "betas":
+                labelled = [(f"betas[{i}]", beta) for i, beta in enumerate(value)]
+            else:
+                labelled = [(name, value)]
+            for label, x in labelled:
+                if np.ndim(x) == 1 and len(x) != K:
+                    raise ValueError(
+                        f"{label} has {len(x)} values but the population has K={K} "
+                        "replicas; give a scalar or one value per replica"
+                    )
 
 
-def _zeros(params: Sequence[np.ndarray], needed: bool = True) -> list:
-    """A zero buffer per parameter, or a None per parameter when the buffer is not needed."""
-    return [np.zeros_like(p) if needed else None for p in params]
+def _filled_like(p: np.ndarray, initial: Hyperparameter) -> np.ndarray:
+    """An array shaped like p holding ``initial`` (a scalar, or K values, one per replica)."""
+    buffer = np.empty_like(p)
+    buffer[...] = _per_replica(initial, p.ndim)
+    return buffer
 
 
+@dataclass(eq=False)
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum, as torch.optim.SGD (defaults of torch 2.13).
 
@@ -207,62 +269,60 @@ class SGD(Optimizer):
     nesterov needs momentum > 0 and dampening == 0 (torch's rule).
     """
 
-    buffers = ("momentum_buffer",)
+    lr: Hyperparameter = 1e-3
+    momentum: Hyperparameter = 0
+    dampening: Hyperparameter = 0
+    weight_decay: Hyperparameter = 0
+    nesterov: bool = False
 
-    def __init__(
-        self,
-        lr: Hyperparameter = 1e-3,
-        momentum: Hyperparameter = 0,
-        dampening: Hyperparameter = 0,
-        weight_decay: Hyperparameter = 0,
-        nesterov: bool = False,
-    ) -> None:
-        self._set(
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-        )
+    def __post_init__(self) -> None:
+        momentum, dampening = self.momentum, self.dampening  # as given, for the message
+        super().__post_init__()
         if self.nesterov and (np.any(self.momentum <= 0) or np.any(self.dampening != 0)):
             raise ValueError(
                 "nesterov=True needs momentum > 0 and dampening == 0, "
                 f"got momentum={momentum}, dampening={dampening}"
             )
 
-    def _init_buffers(self, params):
-        return {"momentum_buffer": _zeros(params, not _is_zero(self.momentum))}
+    def _buffers(self) -> dict[str, Hyperparameter | None]:
+        return {"momentum_buffer": None if _is_zero(self.momentum) else 0.0}
 
-    def _coefficients(self, state):
+    def _update(self, params: Arrays, grads: Arrays, state: dict, scratch: Scratch) -> None:
         momentum, undamped = self.momentum, 1 - self.dampening
-        if isinstance(momentum, np.ndarray):  # torch uses no buffer, so no dampening, at 0
+        if isinstance(momentum, np.ndarray):
             undamped = np.where(momentum == 0, 1.0, undamped)
-        return _value(self.lr), self.weight_decay, momentum, undamped, state["step"] == 1
-
-    def _update(self, p, g, b, work, c):
-        lr, weight_decay, momentum, undamped, first = c
-        d_buffer, w = work
-        d = _decayed(p, g, weight_decay, d_buffer)
-        if b is not None:
-            if first:
-                np.copyto(b, d)
-            else:
-                b *= momentum
-                if _is_zero(self.dampening):
-                    b += d
+        step = {
+            "lr": _value(self.lr),
+            "weight_decay": self.weight_decay,
+            "momentum": momentum,
+            "undamped": undamped,  # 1 - dampening; 1 where momentum == 0 (torch: no buffer)
+        }
+        first = state["step"] == 1
+        buffers = state.get("momentum_buffer", scratch.none)
+        works, shaped = scratch[2], self._per_parameter(step, params)
+        for p, g, b, (d_buffer, w), c in zip(params, grads, buffers, works, shaped, strict=True):
+            d = _decayed(p, g, c["weight_decay"], d_buffer)
+            if b is not None:  # b = momentum * b + (1 - dampening) * d; d = b, or Nesterov's
+                if first:
+                    np.copyto(b, d)
                 else:
-                    np.multiply(d, undamped, out=w)
-                    b += w
-            if self.nesterov:
-                np.multiply(b, momentum, out=w)
-                w += d
-                d = w
-            else:
-                d = b
-        np.multiply(d, lr, out=w)
-        p -= w
+                    b *= c["momentum"]
+                    if _is_zero(self.dampening):
+                        b += d
+                    else:
+                        np.multiply(d, c["undamped"], out=w)
+                        b += w
+                if self.nesterov:
+                    np.multiply(b, c["momentum"], out=w)
+                    w += d
+                    d = w
+                else:
+                    d = b
+            np.multiply(d, c["lr"], out=w)
+            p -= w
 
 
+@dataclass(eq=False)
 class Adagrad(Optimizer):
     """Adagrad, as torch.optim.Adagrad (defaults of torch 2.13).
 
@@ -273,48 +333,33 @@ class Adagrad(Optimizer):
     p   = p - clr * d / (sqrt(sum) + eps)
     """
 
-    buffers = ("sum",)
+    lr: Hyperparameter = 1e-2
+    lr_decay: Hyperparameter = 0
+    weight_decay: Hyperparameter = 0
+    initial_accumulator_value: Hyperparameter = 0
+    eps: Hyperparameter = 1e-10
 
-    def __init__(
-        self,
-        lr: Hyperparameter = 1e-2,
-        lr_decay: Hyperparameter = 0,
-        weight_decay: Hyperparameter = 0,
-        initial_accumulator_value: Hyperparameter = 0,
-        eps: Hyperparameter = 1e-10,
-    ) -> None:
-        self._set(
-            lr=lr,
-            lr_decay=lr_decay,
-            weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value,
-            eps=eps,
-        )
+    def _buffers(self) -> dict[str, Hyperparameter | None]:
+        return {"sum": self.initial_accumulator_value}
 
-    def _init_buffers(self, params):
-        value = self.initial_accumulator_value
-        sums = [np.empty_like(p) for p in params]
-        for total in sums:
-            total[...] = _per_replica(value, total.ndim)
-        return {"sum": sums}
-
-    def _coefficients(self, state):
+    def _update(self, params: Arrays, grads: Arrays, state: dict, scratch: Scratch) -> None:
         clr = _value(self.lr) / (1 + (state["step"] - 1) * self.lr_decay)
-        return self.weight_decay, self.eps, clr
+        step = {"weight_decay": self.weight_decay, "eps": self.eps, "clr": clr}
+        works, shaped = scratch[2], self._per_parameter(step, params)
+        for p, g, total, (d_buffer, w), c in zip(
+            params, grads, state["sum"], works, shaped, strict=True
+        ):
+            d = _decayed(p, g, c["weight_decay"], d_buffer)
+            np.multiply(d, d, out=w)
+            total += w
+            np.sqrt(total, out=w)
+            w += c["eps"]
+            np.divide(d, w, out=w)
+            w *= c["clr"]
+            p -= w
 
-    def _update(self, p, g, total, work, c):
-        weight_decay, eps, clr = c
-        d_buffer, w = work
-        d = _decayed(p, g, weight_decay, d_buffer)
-        np.multiply(d, d, out=w)
-        total += w
-        np.sqrt(total, out=w)
-        w += eps
-        np.divide(d, w, out=w)
-        w *= clr
-        p -= w
 
-
+@dataclass(eq=False)
 class Adadelta(Optimizer):
     """Adadelta, as torch.optim.Adadelta (defaults of torch 2.13).
 
@@ -326,37 +371,42 @@ class Adadelta(Optimizer):
     lr scales only the step to p; acc_delta accumulates the unscaled delta, as in torch.
     """
 
-    buffers = ("square_avg", "acc_delta")
-    n_work = 3
+    lr: Hyperparameter = 1.0
+    rho: Hyperparameter = 0.9
+    eps: Hyperparameter = 1e-6
+    weight_decay: Hyperparameter = 0
 
-    def __init__(
-        self,
-        lr: Hyperparameter = 1.0,
-        rho: Hyperparameter = 0.9,
-        eps: Hyperparameter = 1e-6,
-        weight_decay: Hyperparameter = 0,
-    ) -> None:
-        self._set(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+    def _buffers(self) -> dict[str, Hyperparameter | None]:
+        return {"square_avg": 0.0, "acc_delta": 0.0}
 
-    def _init_buffers(self, params):
-        return {"square_avg": _zeros(params), "acc_delta": _zeros(params)}
-
-    def _coefficients(self, state):
-        return _value(self.lr), self.weight_decay, self.rho, 1 - self.rho, self.eps
-
-    def _update(self, p, g, square_avg, acc_delta, work, c):
-        lr, weight_decay, rho, one_minus_rho, eps = c
-        d_buffer, w, delta = work
-        d = _decayed(p, g, weight_decay, d_buffer)
-        _average_square(square_avg, d, rho, one_minus_rho, w)
-        np.add(square_avg, eps, out=w)
-        np.add(acc_delta, eps, out=delta)
-        delta /= w
-        np.sqrt(delta, out=delta)  # sqrt(acc_delta + eps) / sqrt(square_avg + eps), one sqrt
-        delta *= d
-        _average_square(acc_delta, delta, rho, one_minus_rho, w)
-        delta *= lr
-        p -= delta
+    def _update(self, params: Arrays, grads: Arrays, state: dict, scratch: Scratch) -> None:
+        rho = self.rho
+        step = {
+            "lr": _value(self.lr),
+            "weight_decay": self.weight_decay,
+            "rho": rho,
+            "one_minus_rho": 1 - rho,
+            "eps": self.eps,
+        }
+        for p, g, square_avg, acc_delta, (d_buffer, w, delta), c in zip(
+            params,
+            grads,
+            state["square_avg"],
+            state["acc_delta"],
+            scratch[3],
+            self._per_parameter(step, params),
+            strict=True,
+        ):
+            d = _decayed(p, g, c["weight_decay"], d_buffer)
+            _average_square(square_avg, d, c["rho"], c["one_minus_rho"], w)
+            np.add(square_avg, c["eps"], out=w)
+            np.add(acc_delta, c["eps"], out=delta)
+            delta /= w
+            np.sqrt(delta, out=delta)  # sqrt(acc_delta + eps) / sqrt(square_avg + eps), one sqrt
+            delta *= d
+            _average_square(acc_delta, delta, c["rho"], c["one_minus_rho"], w)
+            delta *= c["lr"]
+            p -= delta
 
 
 def _average_square(avg, x, beta, one_minus_beta, w) -> None:
@@ -374,6 +424,7 @@ def _average(avg, x, one_minus_beta, w) -> None:
     avg += w
 
 
+@dataclass(eq=False)
 class RMSprop(Optimizer):
     """RMSprop, as torch.optim.RMSprop (defaults of torch 2.13).
 
@@ -386,60 +437,61 @@ class RMSprop(Optimizer):
     The momentum buffer b starts at zero (unlike SGD's, which starts at d).
     """
 
-    buffers = ("square_avg", "grad_avg", "momentum_buffer")
+    lr: Hyperparameter = 1e-2
+    alpha: Hyperparameter = 0.99
+    eps: Hyperparameter = 1e-8
+    weight_decay: Hyperparameter = 0
+    momentum: Hyperparameter = 0
+    centered: bool = False
 
-    def __init__(
-        self,
-        lr: Hyperparameter = 1e-2,
-        alpha: Hyperparameter = 0.99,
-        eps: Hyperparameter = 1e-8,
-        weight_decay: Hyperparameter = 0,
-        momentum: Hyperparameter = 0,
-        centered: bool = False,
-    ) -> None:
-        self._set(
-            lr=lr,
-            alpha=alpha,
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            centered=centered,
-        )
-
-    def _init_buffers(self, params):
+    def _buffers(self) -> dict[str, Hyperparameter | None]:
         return {
-            "square_avg": _zeros(params),
-            "grad_avg": _zeros(params, self.centered),
-            "momentum_buffer": _zeros(params, not _is_zero(self.momentum)),
+            "square_avg": 0.0,
+            "grad_avg": 0.0 if self.centered else None,
+            "momentum_buffer": None if _is_zero(self.momentum) else 0.0,
         }
 
-    def _coefficients(self, state):
+    def _update(self, params: Arrays, grads: Arrays, state: dict, scratch: Scratch) -> None:
         alpha = self.alpha
-        return _value(self.lr), self.weight_decay, alpha, 1 - alpha, self.eps, self.momentum
+        step = {
+            "lr": _value(self.lr),
+            "weight_decay": self.weight_decay,
+            "alpha": alpha,
+            "one_minus_alpha": 1 - alpha,
+            "eps": self.eps,
+            "momentum": self.momentum,
+        }
+        for p, g, square_avg, grad_avg, b, (d_buffer, w), c in zip(
+            params,
+            grads,
+            state["square_avg"],
+            state.get("grad_avg", scratch.none),
+            state.get("momentum_buffer", scratch.none),
+            scratch[2],
+            self._per_parameter(step, params),
+            strict=True,
+        ):
+            d = _decayed(p, g, c["weight_decay"], d_buffer)
+            _average_square(square_avg, d, c["alpha"], c["one_minus_alpha"], w)
+            if grad_avg is not None:
+                _average(grad_avg, d, c["one_minus_alpha"], w)
+                np.multiply(grad_avg, grad_avg, out=w)
+                np.subtract(square_avg, w, out=w)
+                np.sqrt(w, out=w)
+            else:
+                np.sqrt(square_avg, out=w)
+            w += c["eps"]
+            np.divide(d, w, out=w)
+            if b is not None:
+                b *= c["momentum"]
+                b += w
+                np.multiply(b, c["lr"], out=w)
+            else:
+                w *= c["lr"]
+            p -= w
 
-    def _update(self, p, g, square_avg, grad_avg, b, work, c):
-        lr, weight_decay, alpha, one_minus_alpha, eps, momentum = c
-        d_buffer, w = work
-        d = _decayed(p, g, weight_decay, d_buffer)
-        _average_square(square_avg, d, alpha, one_minus_alpha, w)
-        if grad_avg is not None:
-            _average(grad_avg, d, one_minus_alpha, w)
-            np.multiply(grad_avg, grad_avg, out=w)
-            np.subtract(square_avg, w, out=w)
-            np.sqrt(w, out=w)
-        else:
-            np.sqrt(square_avg, out=w)
-        w += eps
-        np.divide(d, w, out=w)
-        if b is not None:
-            b *= momentum
-            b += w
-            np.multiply(b, lr, out=w)
-        else:
-            w *= lr
-        p -= w
 
-
+@dataclass(eq=False)
 class Adam(Optimizer):
     """Adam, as torch.optim.Adam (defaults of torch 2.13), with AMSGrad.
 
@@ -450,83 +502,79 @@ class Adam(Optimizer):
 
     computed as p - step_size * m / (sqrt(v) + eps_hat), with step_size =
     lr * sqrt(1 - beta2**t) / (1 - beta1**t) and eps_hat = eps * sqrt(1 - beta2**t), the
-    same quotient with one NumPy call fewer. With decoupled_weight_decay (AdamW) the decay
-    is p = p * (1 - lr * weight_decay) before the step, and d = g.
+    same quotient with one NumPy call fewer. m is exp_avg, v exp_avg_sq and v_max
+    max_exp_avg_sq in the state. With decoupled_weight_decay (AdamW) the decay is
+    p = p * (1 - lr * weight_decay) before the step, and d = g.
     """
 
-    buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    lr: Hyperparameter = 1e-3
+    betas: tuple[Hyperparameter, Hyperparameter] = (0.9, 0.999)
+    eps: Hyperparameter = 1e-8
+    weight_decay: Hyperparameter = 0
+    amsgrad: bool = False
+    decoupled_weight_decay: bool = field(default=False, kw_only=True)
 
-    def __init__(
-        self,
-        lr: Hyperparameter = 1e-3,
-        betas: tuple[Hyperparameter, Hyperparameter] = (0.9, 0.999),
-        eps: Hyperparameter = 1e-8,
-        weight_decay: Hyperparameter = 0,
-        amsgrad: bool = False,
-        *,
-        decoupled_weight_decay: bool = False,
-    ) -> None:
-        self._set(
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            amsgrad=amsgrad,
-            decoupled_weight_decay=decoupled_weight_decay,
-        )
+    def _buffers(self) -> dict[str, Hyperparameter | None]:
+        return {"exp_avg": 0.0, "exp_avg_sq": 0.0, "max_exp_avg_sq": 0.0 if self.amsgrad else None}
 
-    def _init_buffers(self, params):
-        return {
-            "exp_avg": _zeros(params),
-            "exp_avg_sq": _zeros(params),
-            "max_exp_avg_sq": _zeros(params, self.amsgrad),
-        }
-
-    def _coefficients(self, state):
+    def _update(self, params: Arrays, grads: Arrays, state: dict, scratch: Scratch) -> None:
         t, lr, (beta1, beta2) = state["step"], _value(self.lr), self.betas
         bias_correction2_sqrt = (1 - beta2**t) ** 0.5
-        eps_hat = self.eps * bias_correction2_sqrt
-        step_size = lr * bias_correction2_sqrt / (1 - beta1**t)
-        return *_moment_coefficients(self, lr), eps_hat, step_size
+        step = {
+            **_moment_coefficients(self, lr),
+            "eps_hat": self.eps * bias_correction2_sqrt,
+            "step_size": lr * bias_correction2_sqrt / (1 - beta1**t),
+        }
+        for p, g, m, v, v_max, (d_buffer, w), c in zip(
+            params,
+            grads,
+            state["exp_avg"],
+            state["exp_avg_sq"],
+            state.get("max_exp_avg_sq", scratch.none),
+            scratch[2],
+            self._per_parameter(step, params),
+            strict=True,
+        ):
+            _update_moments(p, g, m, v, c, d_buffer, w)
+            if v_max is not None:
+                np.maximum(v_max, v, out=v_max)
+                v = v_max
+            np.sqrt(v, out=w)
+            w += c["eps_hat"]
+            np.divide(m, w, out=w)
+            w *= c["step_size"]
+            p -= w
 
-    def _update(self, p, g, m, v, v_max, work, c):
-        d_buffer, w = work
-        _update_moments(p, g, m, v, d_buffer, w, c[:5])
-        eps_hat, step_size = c[5:]
-        if v_max is not None:
-            np.maximum(v_max, v, out=v_max)
-            v = v_max
-        np.sqrt(v, out=w)
-        w += eps_hat
-        np.divide(m, w, out=w)
-        w *= step_size
-        p -= w
 
-
-def _moment_coefficients(optimizer: Adam | NAdam, lr) -> tuple:
-    """Adam's and NAdam's first five coefficients: (decay factor for p or None,
-    weight_decay for d, 1 - beta1, beta2, 1 - beta2), with decay = 1 - lr * weight_decay
-    and d = g when the weight decay is decoupled."""
+def _moment_coefficients(optimizer: Adam | NAdam, lr: Hyperparameter) -> dict[str, Any]:
+    """Adam's and NAdam's coefficients of ``_update_moments``: the betas', and the weight decay
+    of d (torch's L2) or, decoupled, p = p * decay with decay = 1 - lr * weight_decay."""
     beta1, beta2 = optimizer.betas
-    decay, weight_decay = None, optimizer.weight_decay
+    decay, weight_decay = None, optimizer.weight_decay  # decay None: p is not decayed
     if optimizer.decoupled_weight_decay:
         decay = None if _is_zero(weight_decay) else 1 - lr * weight_decay
         weight_decay = 0.0
-    return decay, weight_decay, 1 - beta1, beta2, 1 - beta2
+    return {
+        "decay": decay,
+        "weight_decay": weight_decay,
+        "one_minus_beta1": 1 - beta1,
+        "beta2": beta2,
+        "one_minus_beta2": 1 - beta2,
+    }
 
 
-def _update_moments(p, g, m, v, d_buffer, w, c) -> np.ndarray:
+def _update_moments(p, g, m, v, c: dict[str, Any], d_buffer, w) -> np.ndarray:
     """Adam's and NAdam's start of a step, in place: the weight decay, m = lerp(m, d, 1 - beta1)
-    and v = beta2 * v + (1 - beta2) * d * d; returns d. c: ``_moment_coefficients``."""
-    decay, weight_decay, one_minus_beta1, beta2, one_minus_beta2 = c
-    if decay is not None:
-        p *= decay
-    d = _decayed(p, g, weight_decay, d_buffer)
-    _average(m, d, one_minus_beta1, w)
-    _average_square(v, d, beta2, one_minus_beta2, w)
+    and v = beta2 * v + (1 - beta2) * d * d; returns d. c: ``_moment_coefficients`` and more."""
+    if c["decay"] is not None:
+        p *= c["decay"]
+    d = _decayed(p, g, c["weight_decay"], d_buffer)
+    _average(m, d, c["one_minus_beta1"], w)
+    _average_square(v, d, c["beta2"], c["one_minus_beta2"], w)
     return d
 
 
+@dataclass(eq=False)
 class AdamW(Adam):
     """AdamW, as torch.optim.AdamW (defaults of torch 2.13): Adam with decoupled decay.
 
@@ -535,17 +583,11 @@ class AdamW(Adam):
     p = p * (1 - lr * weight_decay), then the Adam step with d = g.
     """
 
-    def __init__(
-        self,
-        lr: Hyperparameter = 1e-3,
-        betas: tuple[Hyperparameter, Hyperparameter] = (0.9, 0.999),
-        eps: Hyperparameter = 1e-8,
-        weight_decay: Hyperparameter = 1e-2,
-        amsgrad: bool = False,
-    ) -> None:
-        super().__init__(lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay=True)
+    weight_decay: Hyperparameter = 1e-2
+    decoupled_weight_decay: bool = field(default=True, init=False)
 
 
+@dataclass(eq=False)
 class NAdam(Optimizer):
     """NAdam (Adam with Nesterov momentum), as torch.optim.NAdam (defaults of torch 2.13).
 
@@ -562,51 +604,51 @@ class NAdam(Optimizer):
 
     As in Adam, denom is computed as (sqrt(v) + eps * s) / s, s = sqrt(1 - beta2**t). With
     decoupled_weight_decay, p = p * (1 - lr * weight_decay) first, and d = g. mu_product is
-    float64 here; torch keeps it in its default dtype, so compare with torch's default
-    dtype set to float64.
+    in the state, a float64 (or K of them); torch keeps it in its default dtype, so compare
+    with torch's default dtype set to float64.
     """
 
-    buffers = ("exp_avg", "exp_avg_sq")
-    n_work = 3
+    lr: Hyperparameter = 2e-3
+    betas: tuple[Hyperparameter, Hyperparameter] = (0.9, 0.999)
+    eps: Hyperparameter = 1e-8
+    weight_decay: Hyperparameter = 0
+    momentum_decay: Hyperparameter = 4e-3
+    decoupled_weight_decay: bool = False
 
-    def __init__(
-        self,
-        lr: Hyperparameter = 2e-3,
-        betas: tuple[Hyperparameter, Hyperparameter] = (0.9, 0.999),
-        eps: Hyperparameter = 1e-8,
-        weight_decay: Hyperparameter = 0,
-        momentum_decay: Hyperparameter = 4e-3,
-        decoupled_weight_decay: bool = False,
-    ) -> None:
-        self._set(
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum_decay=momentum_decay,
-            decoupled_weight_decay=decoupled_weight_decay,
-        )
+    def init(self, params: Arrays) -> dict:
+        """Adam's state without max_exp_avg_sq, and "mu_product": 1.0."""
+        state = super().init(params)
+        state["mu_product"] = 1.0
+        return state
 
-    def _init_buffers(self, params):
-        return {"exp_avg": _zeros(params), "exp_avg_sq": _zeros(params), "mu_product": 1.0}
+    def _buffers(self) -> dict[str, Hyperparameter | None]:
+        return {"exp_avg": 0.0, "exp_avg_sq": 0.0}
 
-    def _coefficients(self, state):
+    def _update(self, params: Arrays, grads: Arrays, state: dict, scratch: Scratch) -> None:
         t, lr, (beta1, beta2) = state["step"], _value(self.lr), self.betas
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * self.momentum_decay))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * self.momentum_decay))
         mu_product = state["mu_product"] = state["mu_product"] * mu
         s = (1 - beta2**t) ** 0.5
-        grad_size = lr * (1 - mu) / (1 - mu_product) * s
-        avg_size = lr * mu_next / (1 - mu_product * mu_next) * s
-        return *_moment_coefficients(self, lr), self.eps * s, grad_size, avg_size
-
-    def _update(self, p, g, m, v, work, c):
-        d_buffer, denom, w = work
-        d = _update_moments(p, g, m, v, d_buffer, w, c[:5])
-        eps_hat, grad_size, avg_size = c[5:]
-        np.sqrt(v, out=denom)
-        denom += eps_hat
-        for x, size in ((d, grad_size), (m, avg_size)):
-            np.divide(x, denom, out=w)
-            w *= size
-            p -= w
+        step = {
+            **_moment_coefficients(self, lr),
+            "eps_hat": self.eps * s,
+            "grad_size": lr * (1 - mu) / (1 - mu_product) * s,
+            "avg_size": lr * mu_next / (1 - mu_product * mu_next) * s,
+        }
+        for p, g, m, v, (d_buffer, denom, w), c in zip(
+            params,
+            grads,
+            state["exp_avg"],
+            state["exp_avg_sq"],
+            scratch[3],
+            self._per_parameter(step, params),
+            strict=True,
+        ):
+            d = _update_moments(p, g, m, v, c, d_buffer, w)
+            np.sqrt(v, out=denom)
+            denom += c["eps_hat"]
+            for x, size in ((d, c["grad_size"]), (m, c["avg_size"])):
+                np.divide(x, denom, out=w)
+                w *= size
+                p -= w

@@ -14,20 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
-from helpers import PLANTED, require_module, require_optional, write_suite
+from helpers import PLANTED, require_optional, write_suite
 
 if TYPE_CHECKING:  # imported in the fixtures: a run of one fast module should not pay for them
     import bench
 
-# test_optimizers_torch.py still imports require_module from here (tests/perf/conftest.py
-# re-exports it too); it goes when that import becomes `from helpers import require_module`.
-__all__ = ["require_module"]
 
-
-# Slow by what they use: the planted run and its figures take about 10 s; importing torch
-# (test_optimizers_torch.py's ``torch`` fixture) about 3 s, its first use as long again.
-# (A stopgap for the torch tests until test_optimizers_torch.py marks them itself.)
-SLOW_FIXTURES = {"planted", "planted_report", "torch"}
+# Slow by what they use: the planted run and its figures take about 10 s.
+SLOW_FIXTURES = {"planted", "planted_report"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects

@@ -421,3 +421,130 @@ def side_by_side(
         peer=peer_name, peer_median=float(np.median(peer_seconds)), replicas=replicas
     )
     return result
+
+
+# ------------------------------------------------------------------------------ optimizers
+
+# id -> (optimizer, flags shared by all replicas, one dict of float hyperparameters per
+# replica); every float hyperparameter differs between the replicas
+PER_REPLICA_SETTINGS = {
+    "SGD": (
+        "SGD",
+        {},
+        [
+            {"lr": 0.1, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0},
+            {"lr": 0.05, "momentum": 0.5, "dampening": 0.3, "weight_decay": 0.1},
+            {"lr": 0.2, "momentum": 0.0, "dampening": 0.5, "weight_decay": 0.01},
+        ],
+    ),
+    "SGD-nesterov": (
+        "SGD",
+        {"nesterov": True},
+        [
+            {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.0},
+            {"lr": 0.05, "momentum": 0.5, "weight_decay": 0.1},
+            {"lr": 0.2, "momentum": 0.1, "weight_decay": 0.01},
+        ],
+    ),
+    "Adagrad": (
+        "Adagrad",
+        {},
+        [
+            {"lr": 0.1, "lr_decay": 0.0, "weight_decay": 0.0, "initial_accumulator_value": 0.0},
+            {"lr": 0.05, "lr_decay": 0.1, "weight_decay": 0.1, "initial_accumulator_value": 0.5},
+            {"lr": 0.2, "lr_decay": 0.01, "weight_decay": 0.01, "initial_accumulator_value": 2.0},
+        ],
+    ),
+    "Adadelta": (
+        "Adadelta",
+        {},
+        [
+            {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0},
+            {"lr": 0.5, "rho": 0.5, "eps": 1e-3, "weight_decay": 0.1},
+            {"lr": 2.0, "rho": 0.99, "eps": 1e-4, "weight_decay": 0.01},
+        ],
+    ),
+    "RMSprop-centered": (
+        "RMSprop",
+        {"centered": True},
+        [
+            {"lr": 0.01, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0},
+            {"lr": 0.005, "alpha": 0.3, "eps": 1e-3, "weight_decay": 0.1, "momentum": 0.5},
+            {"lr": 0.02, "alpha": 0.9, "eps": 1e-4, "weight_decay": 0.01, "momentum": 0.9},
+        ],
+    ),
+    "Adam-amsgrad": (
+        "Adam",
+        {"amsgrad": True},
+        [
+            {"lr": 0.05, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+            {"lr": 0.01, "betas": (0.5, 0.9), "eps": 1e-2, "weight_decay": 0.1},
+            {"lr": 0.1, "betas": (0.3, 0.99), "eps": 1e-4, "weight_decay": 0.01},
+        ],
+    ),
+    "AdamW": (
+        "AdamW",
+        {},
+        [
+            {"lr": 0.05, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+            {"lr": 0.01, "betas": (0.5, 0.9), "eps": 1e-2, "weight_decay": 0.5},
+            {"lr": 0.1, "betas": (0.3, 0.99), "eps": 1e-4, "weight_decay": 0.01},
+        ],
+    ),
+    "NAdam-decoupled": (
+        "NAdam",
+        {"decoupled_weight_decay": True},
+        [
+            {
+                "lr": 0.05,
+                "betas": (0.9, 0.999),
+                "eps": 1e-8,
+                "weight_decay": 0.0,
+                "momentum_decay": 4e-3,
+            },
+            {
+                "lr": 0.01,
+                "betas": (0.5, 0.9),
+                "eps": 1e-2,
+                "weight_decay": 0.5,
+                "momentum_decay": 0.05,
+            },
+            {
+                "lr": 0.1,
+                "betas": (0.3, 0.99),
+                "eps": 1e-4,
+                "weight_decay": 0.01,
+                "momentum_decay": 0.0,
+            },
+        ],
+    ),
+}
+
+
+def per_replica_kwargs(flags: dict, replicas: list[dict]) -> dict:
+    """One set of keyword arguments holding K values per float hyperparameter."""
+    kwargs = dict(flags)
+    for name in replicas[0]:
+        values = np.array([r[name] for r in replicas])
+        kwargs[name] = (values[:, 0], values[:, 1]) if name == "betas" else values
+    return kwargs
+
+
+def random_problem(seed: int, K: int, steps: int = 50, shapes=((3, 2), (1, 2))):
+    """Params [(K, *shape)] and gradients [(steps, K, *shape)] drawn from a seeded rng."""
+    rng = np.random.default_rng(seed)
+    params = [rng.normal(size=(K, *shape)) for shape in shapes]
+    grads = [rng.normal(size=(steps, K, *shape)) for shape in shapes]
+    return params, grads
+
+
+def run(optimizer, params: list[np.ndarray], grads: list[np.ndarray]) -> list[np.ndarray]:
+    """Step ``optimizer`` through the gradients; each parameter after every step,
+    (steps, *shape). ``params`` are updated in place."""
+    state = optimizer.init(params)
+    paths = [np.empty_like(g) for g in grads]
+    for t in range(len(grads[0])):
+        optimizer.step(params, [g[t] for g in grads], state)
+        for path, p in zip(paths, params, strict=True):
+            path[t] = p
+    return paths

@@ -1,5 +1,6 @@
 """backprop.optimizers against torch.optim's stored trajectories, hand-computed steps, the
-population axis (per-replica hyperparameters, the flat buffer) and the argument checks.
+population axis (per-replica hyperparameters, the flat buffer), the state and the protocol a
+subclass follows, and the argument checks.
 
 No torch here: tests/data/optimizer_reference.npz holds torch 2.13's trajectories, written by
 scripts/make_reference_trajectories.py; tests/test_optimizers_torch.py compares live.
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import PER_REPLICA_SETTINGS, per_replica_kwargs, random_problem, run
 
 from backprop import optimizers
 from backprop.optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop
@@ -20,130 +23,6 @@ from backprop.optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSp
 REFERENCE = np.load(Path(__file__).parent / "data" / "optimizer_reference.npz")
 REFERENCE_SETTINGS = json.loads(str(REFERENCE["settings"]))
 RTOL = 1e-10
-
-# id -> (optimizer, flags shared by all replicas, one dict of float hyperparameters per
-# replica); every float hyperparameter differs between the replicas
-PER_REPLICA_SETTINGS = {
-    "SGD": (
-        "SGD",
-        {},
-        [
-            {"lr": 0.1, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0},
-            {"lr": 0.05, "momentum": 0.5, "dampening": 0.3, "weight_decay": 0.1},
-            {"lr": 0.2, "momentum": 0.0, "dampening": 0.5, "weight_decay": 0.01},
-        ],
-    ),
-    "SGD-nesterov": (
-        "SGD",
-        {"nesterov": True},
-        [
-            {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.0},
-            {"lr": 0.05, "momentum": 0.5, "weight_decay": 0.1},
-            {"lr": 0.2, "momentum": 0.1, "weight_decay": 0.01},
-        ],
-    ),
-    "Adagrad": (
-        "Adagrad",
-        {},
-        [
-            {"lr": 0.1, "lr_decay": 0.0, "weight_decay": 0.0, "initial_accumulator_value": 0.0},
-            {"lr": 0.05, "lr_decay": 0.1, "weight_decay": 0.1, "initial_accumulator_value": 0.5},
-            {"lr": 0.2, "lr_decay": 0.01, "weight_decay": 0.01, "initial_accumulator_value": 2.0},
-        ],
-    ),
-    "Adadelta": (
-        "Adadelta",
-        {},
-        [
-            {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0},
-            {"lr": 0.5, "rho": 0.5, "eps": 1e-3, "weight_decay": 0.1},
-            {"lr": 2.0, "rho": 0.99, "eps": 1e-4, "weight_decay": 0.01},
-        ],
-    ),
-    "RMSprop-centered": (
-        "RMSprop",
-        {"centered": True},
-        [
-            {"lr": 0.01, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0},
-            {"lr": 0.005, "alpha": 0.3, "eps": 1e-3, "weight_decay": 0.1, "momentum": 0.5},
-            {"lr": 0.02, "alpha": 0.9, "eps": 1e-4, "weight_decay": 0.01, "momentum": 0.9},
-        ],
-    ),
-    "Adam-amsgrad": (
-        "Adam",
-        {"amsgrad": True},
-        [
-            {"lr": 0.05, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
-            {"lr": 0.01, "betas": (0.5, 0.9), "eps": 1e-2, "weight_decay": 0.1},
-            {"lr": 0.1, "betas": (0.3, 0.99), "eps": 1e-4, "weight_decay": 0.01},
-        ],
-    ),
-    "AdamW": (
-        "AdamW",
-        {},
-        [
-            {"lr": 0.05, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
-            {"lr": 0.01, "betas": (0.5, 0.9), "eps": 1e-2, "weight_decay": 0.5},
-            {"lr": 0.1, "betas": (0.3, 0.99), "eps": 1e-4, "weight_decay": 0.01},
-        ],
-    ),
-    "NAdam-decoupled": (
-        "NAdam",
-        {"decoupled_weight_decay": True},
-        [
-            {
-                "lr": 0.05,
-                "betas": (0.9, 0.999),
-                "eps": 1e-8,
-                "weight_decay": 0.0,
-                "momentum_decay": 4e-3,
-            },
-            {
-                "lr": 0.01,
-                "betas": (0.5, 0.9),
-                "eps": 1e-2,
-                "weight_decay": 0.5,
-                "momentum_decay": 0.05,
-            },
-            {
-                "lr": 0.1,
-                "betas": (0.3, 0.99),
-                "eps": 1e-4,
-                "weight_decay": 0.01,
-                "momentum_decay": 0.0,
-            },
-        ],
-    ),
-}
-
-
-def per_replica_kwargs(flags: dict, replicas: list[dict]) -> dict:
-    """One set of keyword arguments holding K values per float hyperparameter."""
-    kwargs = dict(flags)
-    for name in replicas[0]:
-        values = np.array([r[name] for r in replicas])
-        kwargs[name] = (values[:, 0], values[:, 1]) if name == "betas" else values
-    return kwargs
-
-
-def random_problem(seed: int, K: int, steps: int = 50, shapes=((3, 2), (1, 2))):
-    """Params [(K, *shape)] and gradients [(steps, K, *shape)] drawn from a seeded rng."""
-    rng = np.random.default_rng(seed)
-    params = [rng.normal(size=(K, *shape)) for shape in shapes]
-    grads = [rng.normal(size=(steps, K, *shape)) for shape in shapes]
-    return params, grads
-
-
-def run(optimizer, params: list[np.ndarray], grads: list[np.ndarray]) -> list[np.ndarray]:
-    """Step ``optimizer`` through the gradients; each parameter after every step,
-    (steps, *shape). ``params`` are updated in place."""
-    state = optimizer.init(params)
-    paths = [np.empty_like(g) for g in grads]
-    for t in range(len(grads[0])):
-        optimizer.step(params, [g[t] for g in grads], state)
-        for path, p in zip(paths, params, strict=True):
-            path[t] = p
-    return paths
 
 
 def run_replicas_apart(name: str, flags: dict, replicas: list[dict], params, grads):
@@ -299,6 +178,130 @@ def test_init_gives_independent_states():
         assert all(np.all(b == 0) for b in second[key])
 
 
+def test_states_stepped_in_turn_equal_states_stepped_alone():
+    opt = Adadelta(lr=np.array([0.5, 2.0]), weight_decay=0.1)
+    (a, b), grads = random_problem(seed=6, K=2, steps=5, shapes=((3, 2), (3, 2)))
+    alone = [run(opt, [x.copy()], [g]) for x, g in zip((a, b), grads, strict=True)]
+    state_a, state_b = opt.init([a]), opt.init([b])
+    for t in range(5):
+        opt.step([a], [grads[0][t]], state_a)
+        opt.step([b], [grads[1][t]], state_b)
+    np.testing.assert_array_equal(a, alone[0][0][-1])
+    np.testing.assert_array_equal(b, alone[1][0][-1])
+
+
+# ------------------------------------------------------------------- the state
+# torch's per-parameter state names; "step" (and NAdam's "mu_product") once per state
+
+
+@pytest.mark.parametrize(
+    "optimizer, buffers",
+    [
+        (SGD(lr=0.1), set()),
+        (SGD(lr=0.1, momentum=0.9), {"momentum_buffer"}),
+        (SGD(lr=0.1, momentum=np.array([0.0, 0.9])), {"momentum_buffer"}),
+        (Adagrad(), {"sum"}),
+        (Adadelta(), {"square_avg", "acc_delta"}),
+        (RMSprop(), {"square_avg"}),
+        (RMSprop(momentum=0.9, centered=True), {"square_avg", "grad_avg", "momentum_buffer"}),
+        (Adam(), {"exp_avg", "exp_avg_sq"}),
+        (Adam(amsgrad=True), {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}),
+        (AdamW(amsgrad=True), {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}),
+        (NAdam(), {"exp_avg", "exp_avg_sq", "mu_product"}),
+    ],
+)
+def test_state_holds_the_algorithms_buffers_only(optimizer, buffers):
+    params, grads = random_problem(seed=9, K=2, steps=3)
+    state = optimizer.init(params)
+    assert set(state) == {"step"} | buffers
+    for t in range(3):
+        optimizer.step(params, [g[t] for g in grads], state)
+    assert set(state) == {"step"} | buffers and state["step"] == 3
+    for name in buffers - {"mu_product"}:
+        assert [b.shape for b in state[name]] == [p.shape for p in params]
+
+
+def test_nadam_step_multiplies_mu_product_by_mu():
+    opt = NAdam(betas=(np.array([0.9, 0.5]), 0.999), momentum_decay=0.1)
+    params, grads = random_problem(seed=10, K=2, steps=2)
+    state = opt.init(params)
+    assert state["mu_product"] == 1.0
+    for t in (1, 2):
+        opt.step(params, [g[t - 1] for g in grads], state)
+    beta1 = np.array([0.9, 0.5])
+    mu = [beta1 * (1 - 0.5 * 0.96 ** (t * 0.1)) for t in (1, 2)]
+    np.testing.assert_allclose(state["mu_product"], mu[0] * mu[1], rtol=1e-15)
+
+
+def test_adagrad_sum_starts_at_each_replicas_initial_accumulator_value():
+    state = Adagrad(initial_accumulator_value=np.array([0.5, 2.0])).init([np.zeros((2, 3, 1))])
+    np.testing.assert_array_equal(state["sum"][0][:, :, 0], [[0.5] * 3, [2.0] * 3])
+
+
+def test_step_on_a_plain_dict_says_the_state_must_come_from_init():
+    params = [np.zeros((1, 2))]
+    state = dict(Adam().init(params))
+    with pytest.raises(TypeError, match="state must be the dict Adam.init returned"):
+        Adam().step(params, [np.ones((1, 2))], state)
+    assert state["step"] == 0
+
+
+# ------------------------------------------------------------------- writing an optimizer
+
+
+@dataclass(eq=False)
+class Lion(optimizers.Optimizer):
+    """Lion (Chen et al., 2023) in the protocol of the built-ins: hyperparameters as fields,
+    the buffers it keeps, and the one method, with named coefficients:
+
+    p = p * (1 - lr * weight_decay) - lr * sign(beta1 * m + (1 - beta1) * g)
+    m = beta2 * m + (1 - beta2) * g
+    """
+
+    lr: float = 1e-4
+    betas: tuple = (0.9, 0.99)
+    weight_decay: float = 0.0
+
+    def _buffers(self):
+        return {"exp_avg": 0.0}
+
+    def _update(self, params, grads, state, scratch):
+        (beta1, beta2), lr = self.betas, self.lr
+        step = {"decay": 1 - lr * self.weight_decay, "lr": lr, "beta1": beta1, "beta2": beta2}
+        for p, g, m, (w,), c in zip(
+            params,
+            grads,
+            state["exp_avg"],
+            scratch[1],
+            self._per_parameter(step, params),
+            strict=True,
+        ):
+            np.sign(c["beta1"] * m + (1 - c["beta1"]) * g, out=w)
+            p *= c["decay"]
+            p -= c["lr"] * w
+            m += (1 - c["beta2"]) * (g - m)
+
+
+def test_a_subclass_writes_one_method_and_gets_checks_state_and_the_population_axis():
+    with pytest.raises(ValueError, match=re.escape("betas[1] must be in [0, 1), got 1.5")):
+        Lion(betas=(0.9, 1.5))
+    replicas = [{"lr": 0.01, "weight_decay": 0.1}, {"lr": 0.03, "weight_decay": 0.0}]
+    params, grads = random_problem(seed=11, K=2, steps=4)
+    apart = [run(Lion(**r), [p[k : k + 1].copy() for p in params], [g[:, k : k + 1] for g in grads])
+             for k, r in enumerate(replicas)]  # fmt: skip
+    lion = Lion(lr=np.array([0.01, 0.03]), weight_decay=np.array([0.1, 0.0]))
+    initial = [p.copy() for p in params]
+    together = run(lion, params, grads)
+    for i, path in enumerate(together):
+        np.testing.assert_array_equal(path, np.concatenate([a[i] for a in apart], axis=1))
+    # the first step moves each entry by lr (a sign) after the decay
+    first = initial[0] * np.array([1 - 0.001, 1.0])[:, None, None]
+    first -= np.array([0.01, 0.03])[:, None, None] * np.sign(0.1 * grads[0][0])
+    np.testing.assert_allclose(together[0][0], first, rtol=1e-15)
+    with pytest.raises(ValueError, match="lr has 2 values but the population has K=3"):
+        lion.init([np.zeros((3, 2))])
+
+
 @pytest.mark.parametrize("name", ["SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "NAdam"])
 def test_step_leaves_grads_untouched(name):
     params, grads = random_problem(seed=5, K=2, steps=2)
@@ -415,22 +418,23 @@ def test_wrong_number_of_per_replica_values_raises_in_init(optimizer, message):
 
 
 def test_defaults_are_torchs():
-    assert vars(SGD()) == {
+    # the hyperparameters are the dataclass fields, in torch's order
+    assert asdict(SGD()) == {
         "lr": 1e-3,
         "momentum": 0.0,
         "dampening": 0.0,
         "weight_decay": 0.0,
         "nesterov": False,
     }
-    assert vars(Adagrad()) == {
+    assert asdict(Adagrad()) == {
         "lr": 1e-2,
         "lr_decay": 0.0,
         "weight_decay": 0.0,
         "initial_accumulator_value": 0.0,
         "eps": 1e-10,
     }
-    assert vars(Adadelta()) == {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0}
-    assert vars(RMSprop()) == {
+    assert asdict(Adadelta()) == {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0}
+    assert asdict(RMSprop()) == {
         "lr": 1e-2,
         "alpha": 0.99,
         "eps": 1e-8,
@@ -439,9 +443,9 @@ def test_defaults_are_torchs():
         "centered": False,
     }
     adam = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "amsgrad": False}
-    assert vars(Adam()) == adam | {"weight_decay": 0.0, "decoupled_weight_decay": False}
-    assert vars(AdamW()) == adam | {"weight_decay": 1e-2, "decoupled_weight_decay": True}
-    assert vars(NAdam()) == {
+    assert asdict(Adam()) == adam | {"weight_decay": 0.0, "decoupled_weight_decay": False}
+    assert asdict(AdamW()) == adam | {"weight_decay": 1e-2, "decoupled_weight_decay": True}
+    assert asdict(NAdam()) == {
         "lr": 2e-3,
         "betas": (0.9, 0.999),
         "eps": 1e-8,

@@ -1,7 +1,7 @@
 """backprop.optimizers against torch.optim live (float64): every setting of
 scripts/make_reference_trajectories.py on new random gradients, per-replica hyperparameters
-against K separate torch optimizers, and the defaults against torch's signatures. Skips
-without torch, except under CI=true."""
+against K separate torch optimizers, the state's buffers against torch's (names and values),
+and the defaults against torch's signatures. Skips without torch, except under CI=true."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_module
-from test_optimizers import PER_REPLICA_SETTINGS, per_replica_kwargs, random_problem, run
+from helpers import PER_REPLICA_SETTINGS, per_replica_kwargs, random_problem, require_module, run
 
 from backprop import optimizers
 
@@ -23,6 +22,10 @@ _spec.loader.exec_module(reference)
 
 RTOL = 1e-10
 NAMES = ["SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "NAdam"]
+
+
+# importing torch takes about 3 s, its first use as long again
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +69,30 @@ def test_defaults_match_torch_signature(torch, name):
     assert positional[: len(ours)] == [
         a for a, p in ours.items() if p.kind == p.POSITIONAL_OR_KEYWORD
     ]
+
+
+@pytest.mark.parametrize("setting", sorted(reference.SETTINGS))
+def test_state_holds_torchs_buffers_with_torchs_values_after_20_steps(torch, setting):
+    name, kwargs = reference.SETTINGS[setting]
+    params, grads = random_problem(seed=12, K=1, steps=20, shapes=((4, 3), (1, 3)))
+    ours = getattr(optimizers, name)(**kwargs)
+    state = ours.init(params)
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # NAdam's mu_product and "step" in float64
+    try:
+        tensors = [torch.tensor(p[0]) for p in params]
+        theirs = getattr(torch.optim, name)(tensors, foreach=False, **kwargs)
+        for t in range(20):
+            ours.step(params, [g[t] for g in grads], state)
+            for x, g in zip(tensors, grads, strict=True):
+                x.grad = torch.tensor(g[t, 0])
+            theirs.step()
+    finally:
+        torch.set_default_dtype(default_dtype)
+    # torch keeps "step" and mu_product per parameter, and SGD counts no steps
+    their_states = [theirs.state[x] for x in tensors]
+    assert set(state) - {"step"} == set(their_states[0]) - {"step"}
+    for i, their_state in enumerate(their_states):
+        for key, value in their_state.items():
+            mine = state[key] if key in ("step", "mu_product") else state[key][i][0]
+            np.testing.assert_allclose(mine, value.numpy(), rtol=RTOL, atol=0, err_msg=key)

@@ -9,12 +9,7 @@ where the entry trains a population).
 from __future__ import annotations
 
 import pytest
-from helpers import require_module
 from threadpoolctl import threadpool_limits
-
-# test_optimizers_torch.py still imports require_module from `conftest`, the name this module
-# has too once tests/perf is collected; it goes when that import becomes `from helpers`.
-__all__ = ["require_module"]
 
 
 @pytest.fixture

@@ -97,6 +97,7 @@ def write_report(
     figures: dict[str, tuple[Path, object]] | None = None,
     jobs: int = 1,
     format: str = "png",
+    reuse: bool = True,
 ) -> Path:
     """Write DIR/figures/*.<format>, DIR/report.md and DIR/report.html; return the HTML's path.
 
@@ -104,11 +105,16 @@ def write_report(
     ``results.out``. figures: the output of ``plots.draw_figures`` when already drawn;
     by default they are drawn here, into DIR/figures, by ``jobs`` processes, as ``format``
     (png, svg or pdf; the HTML embeds PNG or SVG, and for PDF the PNG drawn beside it).
+    reuse: keep the figures that DIR/figures/figures.json says were drawn from the same
+    results, format and code (``bench.plots.manifest``), their files untouched; the
+    report's text is written afresh either way.
     """
     out = Path(results.out)
     out.mkdir(parents=True, exist_ok=True)
     if figures is None:
-        figures = plots.draw_figures(results, out / "figures", jobs=jobs, format=format)
+        figures = plots.draw_figures(
+            results, out / "figures", jobs=jobs, format=format, reuse=reuse
+        )
     title = f"Optimizer benchmark: {results.suite.get('name', out.name)}"
     sections = report_sections(results, figures)
     (out / "report.md").write_text(to_markdown(title, sections, out), encoding="utf-8")

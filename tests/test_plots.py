@@ -6,8 +6,12 @@ once per session; the report's tests read the same run."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
+import json
 import math
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,11 +23,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import PLANTED_SEEDS, PNG_MAGIC
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from bench import metrics, plots, protocol, tables
-from bench.plots import boundaries, paths, style
+from bench.plots import boundaries, manifest, paths, style
 from bench.suite import BUILTIN_METHODS
 
 
@@ -486,7 +491,6 @@ def test_decision_boundaries_are_the_early_stopped_networks_predictions(results,
     evaluation = results.evaluation[results.evaluation["dataset"] == "moons"]
     assert set(data["trials"]) == {"gd", "minibatch", "adam"}
     assert data["xx"].shape == data["yy"].shape == (plots.BOUNDARY_RESOLUTION,) * 2
-    assert plots.BOUNDARY_RESOLUTION >= 200  # smooth boundaries, not the jagged 100
     for method, (lr, seed, epoch) in data["trials"].items():
         first = evaluation[evaluation["method"] == method].sort_values("seed").iloc[0]
         assert (lr, seed, epoch) == (first["lr"], first["seed"], first["best_epoch"])
@@ -495,6 +499,17 @@ def test_decision_boundaries_are_the_early_stopped_networks_predictions(results,
         point = np.array([[data["xx"][i, j], data["yy"][i, j]]])
         expected = net.predict(params, point)[0, 0]
         np.testing.assert_allclose(data["predictions"][method][i, j], expected, rtol=1e-12)
+
+
+def test_a_boundary_grid_cell_is_under_2_5_pixels_of_the_drawn_panel(results, figures):
+    # smooth boundaries: a grid of 100 (a cell of 3.6 px) drew them jagged; finer than
+    # about 2 px no longer changes the PNG visibly, and costs contourf and the network more
+    fig = plots.plot_decision_boundaries(results, "moons", figures["decision_boundaries:moons"][1])
+    fig.set_dpi(plots.DPI)
+    FigureCanvasAgg(fig).draw()
+    panel = fig.axes[0].get_window_extent()
+    cell = max(panel.width, panel.height) / (plots.BOUNDARY_RESOLUTION - 1)
+    assert 1.5 < cell < 2.5
 
 
 def test_decision_boundaries_refuse_a_dataset_with_more_features(results, tmp_path):
@@ -685,3 +700,111 @@ def test_draw_figures_writes_every_figure_as_a_small_png(figures):
         content = Path(path).read_bytes()
         assert content.startswith(PNG_MAGIC)
         assert 5_000 < len(content) < 400_000, path
+
+
+# ------------------------------------------------------------------------------ reuse
+
+
+@pytest.fixture
+def drawn_copy(figures, tmp_path) -> Path:
+    """A copy of the planted run's figures folder (its figures.json too), to redraw into."""
+    folder = tmp_path / "figures"
+    shutil.copytree(Path(next(iter(figures.values()))[0]).parent, folder)
+    return folder
+
+
+@pytest.fixture
+def draws(monkeypatch) -> list[str]:
+    """The figures drawn from here on (keys, in order); each is written as a stub file."""
+    drawn: list[str] = []
+
+    def draw(task, out_dir, format="png"):
+        drawn.append(task.key)
+        path = Path(out_dir) / f"{task.stem}.{format}"
+        path.write_bytes(b"stub " + task.key.encode())
+        return path, None
+
+    monkeypatch.setattr(plots.FigureTask, "draw", draw)
+    return drawn
+
+
+def contents(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+def test_a_second_draw_of_unchanged_results_reuses_every_figure_byte_for_byte(
+    results, figures, drawn_copy, draws
+):
+    before = contents(drawn_copy)
+    again = plots.draw_figures(results, drawn_copy, jobs=2, reuse=True)
+    assert draws == []
+    assert contents(drawn_copy) == before  # not rewritten: the same bytes, the same times
+    assert list(again) == list(figures)
+    for key, (path, _) in figures.items():
+        assert again[key][0] == drawn_copy / Path(path).name
+        assert again[key][0].read_bytes() == Path(path).read_bytes()
+    # what the report reads of the paths' data is kept, and gives the same caption
+    kept = again["optimizer_paths"][1]
+    assert kept == json.loads(
+        json.dumps(manifest.paths_caption_data(figures["optimizer_paths"][1]))
+    )
+    assert closest_caption(kept) == closest_caption(figures["optimizer_paths"][1])
+
+
+def closest_caption(paths: dict) -> str:
+    from bench import report
+
+    return report.caption_for("optimizer_paths", paths)[1]
+
+
+def test_reuse_is_off_unless_asked_and_drawing_writes_the_manifest(results, drawn_copy, draws):
+    plots.draw_figures(results, drawn_copy)
+    assert sorted(draws) == sorted(t.key for t in plots.figure_tasks(results))
+    listed = json.loads((drawn_copy / "figures.json").read_text())
+    assert listed["key"] == manifest.figures_key(results, "png")
+    assert listed["figures"]["verdicts"]["files"] == {
+        "verdicts.png": hashlib.sha256(b"stub verdicts").hexdigest()
+    }
+
+
+def test_changed_results_another_format_or_other_code_redraw_every_figure(
+    results, drawn_copy, draws, monkeypatch
+):
+    every = sorted(t.key for t in plots.figure_tasks(results))
+    curves = results.curves.copy()
+    curves.loc[curves.index[-1], "train_loss"] *= 1.001  # one loss of one epoch
+    changed = dataclasses.replace(results, curves=curves)
+    plots.draw_figures(changed, drawn_copy, reuse=True)
+    assert sorted(draws) == every
+    draws.clear()
+    plots.draw_figures(changed, drawn_copy, reuse=True)  # now the manifest is the changed one's
+    assert draws == []
+    plots.draw_figures(changed, drawn_copy, format="svg", reuse=True)
+    assert sorted(draws) == every
+    draws.clear()
+    monkeypatch.setattr(manifest, "code_version", lambda: "a newer bench")
+    plots.draw_figures(changed, drawn_copy, format="svg", reuse=True)
+    assert sorted(draws) == every
+
+
+def test_a_figure_whose_file_changed_or_went_is_drawn_again_alone(results, drawn_copy, draws):
+    (drawn_copy / "verdicts.png").write_bytes(b"edited by hand")
+    (drawn_copy / "final_test.png").unlink()
+    again = plots.draw_figures(results, drawn_copy, reuse=True)
+    assert sorted(draws) == ["final_test", "verdicts"]
+    assert again["verdicts"][0].read_bytes() == b"stub verdicts"
+    draws.clear()
+    plots.draw_figures(results, drawn_copy, reuse=True)
+    assert draws == []
+
+
+def test_an_unreadable_manifest_redraws(results, drawn_copy, draws):
+    (drawn_copy / "figures.json").write_text("{not json")
+    plots.draw_figures(results, drawn_copy, reuse=True)
+    assert sorted(draws) == sorted(t.key for t in plots.figure_tasks(results))
+
+
+def test_the_key_is_the_same_for_the_same_store_read_again(results):
+    again = tables.load(results.out)
+    assert manifest.figures_key(again, "png") == manifest.figures_key(results, "png")
+    assert manifest.figures_key(again, "png") != manifest.figures_key(again, "pdf")

@@ -637,3 +637,25 @@ def test_the_paths_caption_names_who_reached_a_minimum_or_else_came_closest(figu
     _, caption = report.caption_for("optimizer_paths", figures["optimizer_paths"][1])
     assert caption.endswith(report.closest_text(figures["optimizer_paths"][1]))
     assert "on Rosenbrock, " in caption
+
+
+# ------------------------------------------------------------------------------ reuse
+
+
+def test_a_second_report_on_an_unchanged_store_draws_no_figure_and_embeds_the_same_files(
+    results, figures, tmp_path, monkeypatch
+):
+    shutil.copy(results.store_path, tmp_path / "runs.sqlite")
+    shutil.copytree(Path(next(iter(figures.values()))[0]).parent, tmp_path / "figures")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "figures").iterdir()}
+    drawn = []
+    monkeypatch.setattr(plots.FigureTask, "draw", lambda task, *a, **k: drawn.append(task.key))
+    page = report.write_report(bench.load(tmp_path), jobs=2).read_text()
+    assert drawn == []
+    assert {p.name: p.read_bytes() for p in (tmp_path / "figures").iterdir()} == before
+    embedded = {
+        base64.b64decode(a["src"].partition(",")[2]) for tag, a in Page(page).tags if tag == "img"
+    }
+    assert embedded == {Path(path).read_bytes() for path, _ in figures.values()}
+    closest = report.closest_text(figures["optimizer_paths"][1])
+    assert closest and html_module.escape(closest) in page  # the paths' caption, from the manifest

@@ -18,7 +18,8 @@ benchmark dataset; only ``optimizer_paths_data`` runs the optimizers, for a few 
 steps on analytic 2-D surfaces.
 
 One module per family, each importing ``style`` (and ``runs``), never each other but
-``comparisons`` (the profiles read ``curves.convergence_data``) and ``figures`` (all):
+``comparisons`` (the profiles read ``curves.convergence_data``) and ``figures`` (all);
+``manifest`` imports none of them:
 
 - ``style``: method styles, names, panels and legends, log axes, ``save_figure``
 - ``runs``: a run's methods and datasets in suite order, a dataset's task
@@ -27,6 +28,8 @@ One module per family, each importing ``style`` (and ``runs``), never each other
 - ``boundaries``: decision boundaries of the 2-D datasets
 - ``paths``: optimizer paths on analytic 2-D surfaces
 - ``figures``: every figure of a run: ``figure_tasks``, ``draw_figures``
+- ``manifest``: DIR/figures/figures.json, what the figures were drawn from, so that a
+  rerun on unchanged results, format and code reuses them (``draw_figures(reuse=True)``)
 """
 
 from bench.plots.boundaries import (

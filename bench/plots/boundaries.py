@@ -25,7 +25,7 @@ from bench.plots.style import (
     text,
 )
 
-BOUNDARY_RESOLUTION = 200  # decision boundaries: grid points a side
+BOUNDARY_RESOLUTION = 160  # grid points a side: a cell of about 2.3 px in a panel (jagged at 100)
 
 
 def two_d_datasets(results) -> list[str]:

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.plots import manifest
 from bench.plots.boundaries import decision_boundary_data, plot_decision_boundaries, two_d_datasets
 from bench.plots.comparisons import (
     critical_difference_data,
@@ -117,7 +120,7 @@ def figure_tasks(results) -> list[FigureTask]:
 
 
 def draw_figures(
-    results, out_dir: str | Path, jobs: int = 1, format: str = "png"
+    results, out_dir: str | Path, jobs: int = 1, format: str = "png", reuse: bool = False
 ) -> dict[str, tuple[Path, Any]]:
     """Every figure of a Results into ``out_dir`` as ``format`` files: {key: (path, data)}.
 
@@ -126,22 +129,67 @@ def draw_figures(
     decision_boundaries:<dataset> (one per 2-D dataset), optimizer_paths. Without
     evaluation trials (a run interrupted in tuning) only the lr sensitivity (when there are
     tuning trials) and the optimizer paths. data is what the figure shows (the ``*_data``
-    function's result). jobs > 1 draws them in that many worker processes (loky's reusable
-    executor, which a run has warmed).
+    function's result).
+
+    jobs > 1 draws them in this process and jobs - 1 worker processes (loky's reusable
+    executor, which a run has warmed), each taking the slowest figure left. The manifest
+    ``out_dir``/figures.json records what they were drawn from (``bench.plots.manifest``);
+    with reuse=True a figure it lists under the same key, its file unchanged, is not drawn
+    again: its file is left as it is and its data is what the manifest keeps of it (for the
+    optimizer paths the caption's lrs and distances, else None).
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
-    tasks, out_dir = figure_tasks(results), Path(out_dir)
-    if jobs > 1 and len(tasks) > 1:
-        from joblib.externals.loky import get_reusable_executor
-
-        executor = get_reusable_executor(max_workers=jobs)
-        futures = [executor.submit(task.draw, out_dir, format) for task in tasks]
-        drawn = [future.result() for future in futures]
-    else:
-        drawn = [task.draw(out_dir, format) for task in tasks]
-    figures = dict(zip([task.key for task in tasks], drawn, strict=True))
+    out_dir = Path(out_dir)
+    digest = manifest.figures_key(results, format)
+    figures, complete = manifest.reusable(out_dir, digest) if reuse else ({}, False)
+    if not complete:
+        tasks = [task for task in figure_tasks(results) if task.key not in figures]
+        figures = {**figures, **_draw(tasks, out_dir, jobs, format)}
+        manifest.write_manifest(out_dir, digest, figures)
     return {key: figures[key] for key in sorted(figures, key=_figure_order)}
+
+
+def _draw(tasks: list[FigureTask], out_dir: Path, jobs: int, format: str) -> dict:
+    """Draw ``tasks``: {key: (path, data)}. With jobs > 1, jobs - 1 worker processes and
+    this one each take the first task left (the slowest, as figure_tasks orders them): this
+    process starts at once, while the workers start up."""
+    if jobs <= 1 or len(tasks) <= 1:
+        return {task.key: task.draw(out_dir, format) for task in tasks}
+    from joblib.externals.loky import get_reusable_executor
+
+    workers = min(jobs, len(tasks)) - 1
+    executor = get_reusable_executor(max_workers=workers)
+    pending, lock, futures = deque(tasks), threading.RLock(), {}
+
+    def feed(_=None) -> None:  # a worker is free: give it the first task left
+        with lock:
+            if not pending:
+                return
+            task = pending.popleft()
+            try:
+                futures[task.key] = executor.submit(task.draw, out_dir, format)
+            except Exception:  # a broken executor: this process draws it
+                pending.appendleft(task)
+                return
+        futures[task.key].add_done_callback(feed)
+
+    for _ in range(workers):
+        feed()
+    drawn = {}
+    try:
+        while True:
+            with lock:
+                if not pending:
+                    submitted = dict(futures)  # every task taken has its future by now
+                    break
+                task = pending.popleft()
+            drawn[task.key] = task.draw(out_dir, format)
+    except BaseException:  # e.g. Ctrl-C: give the workers nothing more
+        with lock:
+            pending.clear()
+        raise
+    return {**drawn, **{key: future.result() for key, future in submitted.items()}}
 
 
 def _figure_order(key: str) -> int:

@@ -699,6 +699,7 @@ def setup(results) -> Section:
         "and times (a geometric mean and its interval) and of the value for accuracy and R²",
         "Times: a calibrated estimate, not measured wall time; the time axis is "
         + results.provenance.get("time_axis", "what one trial costs alone"),
+        engine_text(results),
         f"Split: {protocol['split']}",
     ]
     blocks = [
@@ -709,6 +710,19 @@ def setup(results) -> Section:
         Section("setup-machine", "Software and machine", [machine(results)], level=3),
     ]
     return Section("setup", "Setup", blocks)
+
+
+def engine_text(results) -> str:
+    """Which training engine trained how many of the suite's populations."""
+    engines = pd.Series([p.get("engine", "numpy") for p in results.suite["populations"]])
+    counts = ", ".join(f"{name} {count}" for name, count in engines.value_counts().items())
+    return (
+        f"Engine: {results.suite.get('engine', 'numpy')}, resolved once per population "
+        f"(populations trained: {counts or 'none'}). Both engines train the same numbers to "
+        "1e-9 where training is stable (a chaotic run at an extreme lr drifts apart, as under "
+        "any change of rounding); each evaluation times one trial with the engine that suits a "
+        "single trial, so no method's seconds pay for another's engine"
+    )
 
 
 def datasets_table(results) -> Table:

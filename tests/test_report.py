@@ -492,6 +492,9 @@ def test_setup_states_the_protocol_seeds_budgets_and_machine(page, results):
     assert "Tuning seeds: 100000, 100001; evaluation seeds: 0, 1, 2, 3." in setup
     assert "margin of 5%" in setup and "extend_grid = 1" in setup
     assert "calibrated estimate" in setup
+    engines = pd.Series([p["engine"] for p in results.suite["populations"]]).value_counts()
+    trained = ", ".join(f"{name} {count}" for name, count in engines.items())
+    assert f"Engine: auto, resolved once per population (populations trained: {trained})" in setup
     assert results.provenance["cpu"] in setup
     budgets = between(page, '<table id="budgets"', "</table>")
     cells = re.findall(r"<tr><td>(\w+)</td>((?:<td[^>]*>\d+</td>)+)</tr>", budgets)

@@ -277,6 +277,20 @@ def test_list_names_the_built_in_datasets_methods_and_suites_with_their_seeds(ca
     assert "3 tuning + 10 evaluation seeds" in default
 
 
+def test_list_shows_each_built_in_suite_s_measured_duration(capsys):
+    durations = json.loads(bench.suite.DURATIONS_FILE.read_text())
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name in builtin_suite_names():
+        # measured for this definition and engine: rerun scripts/measure_suites.py if not
+        measured = durations[name]
+        assert measured["settings"] == settings_digest(load_suite(name)), name
+        assert measured["cores"] == 2 and measured["seconds"] > 0
+        i = next(i for i, line in enumerate(lines) if line.startswith(f"  {name} "))
+        assert f"on 2 cores (measured {measured['date']})" in lines[i + 1]
+        assert "changed since" not in lines[i + 1]
+
+
 def test_a_duration_says_when_the_suite_changed_since_it_was_measured(tmp_path, monkeypatch):
     suite = load_suite("quick")
     stored = tmp_path / "durations.json"

@@ -57,8 +57,9 @@ def test_the_planted_run_has_both_phases_and_plants_what_the_figures_show(result
 # ------------------------------------------------------------------------------ styles
 
 
-def test_the_builtin_order_is_the_suite_s():
+def test_every_built_in_method_has_its_own_style():
     assert plots.BUILTIN_ORDER == tuple(BUILTIN_METHODS)
+    assert set(plots.BUILTIN_STYLES) == set(BUILTIN_METHODS)
 
 
 @pytest.mark.parametrize("custom", ["lion", "mine", "zeta"])

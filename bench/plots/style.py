@@ -22,6 +22,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator
 from PIL import Image
 
+from bench.methods import BUILTIN_METHODS
 from bench.plots.runs import methods_of
 
 DPI = 120
@@ -56,7 +57,7 @@ BUILTIN_STYLES = {
     "adamw": (BLUE, "--", "<"),
     "nadam": (GREEN, "--", ">"),
 }
-BUILTIN_ORDER = tuple(BUILTIN_STYLES)
+BUILTIN_ORDER = tuple(BUILTIN_METHODS)  # the order of the legends' built-ins
 # A user's method: one of 7 colours (yellow, faint on white, left out) x 4 markers no
 # built-in uses, dash-dotted.
 USER_MARKERS = ("p", "d", "+", "1")  # not "x": it marks divergence

@@ -11,7 +11,8 @@ pandas DataFrames, keyed by name:
   (``trials_differing``), the largest relative difference, and the test-loss centers.
 - ``values``: every value that differs on a matched evaluation trial, one row per trial and
   column (``column``, ``a``, ``b``). Values are equal when exactly equal, both missing, or
-  within 1e-12 relative: "identical results" means this table is empty, whatever the times.
+  within 1e-12 relative (1e-9 for a pair whose evaluation each run trained on another engine,
+  the engines' agreement): "identical results" means this table is empty, whatever the times.
 - ``verdicts``: the verdicts that moved (dataset, criterion, method: ``verdict_a`` ->
   ``verdict_b``, against ``versus_a`` / ``versus_b``), on rows present in both runs.
 - ``ranking``: the methods whose place, mean rank or verdict counts on the test loss moved.
@@ -47,7 +48,9 @@ SETTING_KEYS = (
     "model",
     "methods",
     "datasets",
+    "engine",
 )
+SETTING_DEFAULTS = {"engine": "numpy"}  # what a store from before the setting was trained with
 TRIAL_KEY = ["phase", "method", "dataset", "lr", "hyperparameters", "seed"]
 PAIR = ["dataset", "method"]
 # compared as values: losses, metrics, divergence, and what follows from them epoch by epoch
@@ -65,6 +68,7 @@ VALUE_COLUMNS = [
     "epochs_to_target",
 ]
 RTOL = 1e-12
+ENGINE_RTOL = 1e-9  # how far the NumPy and the compiled engine may differ (backprop/compiled.py)
 TIME_TOLERANCE = 0.25  # a timing change under 25% is not a change
 WIDTH = 100
 
@@ -142,18 +146,33 @@ def compare_settings(a: dict, b: dict) -> pd.DataFrame:
     rows = []
     if a.get("name") != b.get("name"):
         rows.append(("name", f"name {a.get('name')!r} -> {b.get('name')!r}"))
-    old = {k: a.get(k) for k in SETTING_KEYS}
-    new = {k: b.get(k) for k in SETTING_KEYS}
+    old = {k: a.get(k, SETTING_DEFAULTS.get(k)) for k in SETTING_KEYS}
+    new = {k: b.get(k, SETTING_DEFAULTS.get(k)) for k in SETTING_KEYS}
     for change in changed_settings(old, new):
         rows.append((re.split(r"[ (]", change, maxsplit=1)[0], change))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS["settings"])
 
 
-def equal_values(a: pd.Series, b: pd.Series) -> np.ndarray:
-    """Elementwise: equal, both missing, or within RTOL relative."""
+def equal_values(a: pd.Series, b: pd.Series, rtol: float | np.ndarray = RTOL) -> np.ndarray:
+    """Elementwise: equal, both missing, or within ``rtol`` relative."""
     x = pd.to_numeric(a.astype(object), errors="coerce").astype(float).to_numpy()
     y = pd.to_numeric(b.astype(object), errors="coerce").astype(float).to_numpy()
-    return (x == y) | (np.isnan(x) & np.isnan(y)) | np.isclose(x, y, rtol=RTOL, atol=0.0)
+    with np.errstate(invalid="ignore"):
+        close = np.abs(x - y) <= rtol * np.abs(y)
+    return (x == y) | (np.isnan(x) & np.isnan(y)) | close
+
+
+def engines_of(results: Results) -> dict[tuple[str, str], str]:
+    """The engine of each dataset x method's evaluation populations ("numpy" for a store from
+    before engines were recorded; "mixed" when they differ)."""
+    engines: dict[tuple[str, str], str] = {}
+    for population in results.suite.get("populations", []):
+        if population["phase"] != "eval":
+            continue
+        pair, engine = (population["dataset"], population["method"]), population.get("engine")
+        engine = engine or "numpy"
+        engines[pair] = engine if engines.get(pair, engine) == engine else "mixed"
+    return engines
 
 
 def compare_values(a: Results, b: Results, both: list) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -164,12 +183,15 @@ def compare_values(a: Results, b: Results, both: list) -> tuple[pd.DataFrame, pd
         eval_b[TRIAL_KEY + VALUE_COLUMNS], on=TRIAL_KEY, suffixes=("_a", "_b")
     )
     matched = matched[pair_keys(matched).isin(both)].reset_index(drop=True)
+    engines_a, engines_b = engines_of(a), engines_of(b)
+    other = {p for p in both if engines_a.get(p, "numpy") != engines_b.get(p, "numpy")}
+    rtol = np.where(pair_keys(matched).isin(other), ENGINE_RTOL, RTOL)
     differs = pd.DataFrame(index=matched.index)
     rel = pd.DataFrame(index=matched.index)
     rows = []
     for column in VALUE_COLUMNS:
         x, y = matched[f"{column}_a"], matched[f"{column}_b"]
-        differs[column] = ~equal_values(x, y)
+        differs[column] = ~equal_values(x, y, rtol)
         fx = pd.to_numeric(x.astype(object), errors="coerce").astype(float)
         fy = pd.to_numeric(y.astype(object), errors="coerce").astype(float)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -16,6 +16,7 @@ import pytest
 from helpers import TINY, write_suite
 
 import bench
+from bench import changes
 from bench.changes import TABLE_COLUMNS, WIDTH, compare
 from bench.cli import main
 
@@ -182,3 +183,29 @@ def test_timing_changes_count_beyond_25_percent_and_the_noise(tiny, factor, cali
     timing = tables["timing"].dropna(subset=["ratio"])
     assert len(timing) and timing["ratio"].to_numpy() == pytest.approx(factor)
     assert timing["beyond_noise"].tolist() == [beyond] * len(timing)
+
+
+@pytest.mark.slow
+def test_another_engine_is_named_and_its_values_compared_to_the_engines_agreement(
+    runs, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(bench.suite.compiled, "available", lambda: True)
+    suite = write_suite(tmp_path, TINY, "numpy.toml")
+    numpy_run = tmp_path / "numpy"
+    bench.run(suite, out=numpy_run, jobs=1, progress=False, engine="numpy")
+    a, b = bench.load(numpy_run), bench.load(runs["a"])
+    tables = compare(a, b)
+    assert tables["settings"].to_dict("records") == [
+        {"setting": "engine", "change": "engine numpy -> auto"}
+    ]
+    other = {
+        pair
+        for pair, engine in changes.engines_of(b).items()
+        if engine != changes.engines_of(a)[pair]
+    }
+    assert other  # the tiny suite's small populations train compiled under auto
+    assert tables["values"].empty  # within 1e-9, the engines' agreement
+    # the same trials compared at 1e-12 would show what the engines' rounding differs by
+    merged = a.evaluation.merge(b.evaluation, on=changes.TRIAL_KEY, suffixes=("_a", "_b"))
+    x, y = merged["final_train_loss_a"], merged["final_train_loss_b"]
+    assert (abs(x - y) <= changes.ENGINE_RTOL * abs(y)).all()

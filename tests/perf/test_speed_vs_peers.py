@@ -101,7 +101,7 @@ class TestAdamBatch32:
             ADAM_PEER,
             ROUNDS,
         )
-        benchmark.extra_info["target"] = ">= 4x"
+        benchmark.extra_info["target"] = ">= 15x"  # issue 13; it was 4x on the NumPy engine
         assert history.train_loss[-1, 0] < history.train_loss[0, 0]
 
     def test_backprop_population_of_32(self, benchmark):
@@ -115,7 +115,7 @@ class TestAdamBatch32:
             ROUNDS,
             replicas=32,
         )
-        benchmark.extra_info["target"] = ">= 30x per replica"
+        benchmark.extra_info["target"] = ">= 60x per replica"  # issue 13; it was 30x
         assert (history.train_loss[-1] < history.train_loss[0]).all()
 
     @pytest.mark.optional("torch")

@@ -85,7 +85,7 @@ SLEEPY_OPTIMIZER = """
 import time
 from backprop.optimizers import SGD
 
-SLEEP = 0.25  # seconds; the test process sets 0 for its reference run
+SLEEP = 0.5  # seconds; the test process sets 0 for its reference run
 
 class SleepySGD(SGD):
     def init(self, params):

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.markers import MarkerStyle
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 from scipy import stats
@@ -612,6 +613,7 @@ def _speed_bar(ax, position: int, row, seeds: pd.Series, zone: tuple, style: dic
             linespacing=1.0,
             bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
         )
+    filled = MarkerStyle(style["marker"]).is_filled()  # '+' and '1' have no edge to draw
     ax.scatter(
         seeds,
         np.full(len(seeds), position),
@@ -619,6 +621,6 @@ def _speed_bar(ax, position: int, row, seeds: pd.Series, zone: tuple, style: dic
         color=color,
         marker=style["marker"],
         zorder=4,
-        edgecolors="black",
-        linewidths=0.4,
+        edgecolors="black" if filled else None,
+        linewidths=0.4 if filled else None,
     )

@@ -314,6 +314,8 @@ def test_a_run_interrupted_with_ctrl_c_exits_130_and_a_rerun_resumes_to_the_same
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a shell's background job ignores SIGINT, and a child would inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     # the first population's progress line comes after its commit: interrupt the next one
     first = process.stderr.readline()

@@ -45,8 +45,10 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -429,6 +431,23 @@ def _load():
     _loaded["train_epoch"] = kernel
     _loaded["seconds"], _loaded["compiled"] = seconds, compiled
     return kernel
+
+
+def cached() -> bool:
+    """Whether numba's cache on this machine has an index for this source's kernel (the file
+    ``compiled.train_epoch-<its line>.py<version>.nbi``, in ``__pycache__`` beside this module or
+    under NUMBA_CACHE_DIR). A cheap test that a run's workers will load, not compile."""
+    line = _source_line()
+    name = f"compiled.train_epoch-{line}.py{sys.version_info[0]}{sys.version_info[1]}.nbi"
+    folder = os.environ.get("NUMBA_CACHE_DIR") or Path(__file__).parent / "__pycache__"
+    return any(Path(folder).rglob(name))
+
+
+def _source_line() -> int:
+    """The line of ``def train_epoch`` in this file (numba names its cache files by it)."""
+    function = train_epoch
+    function = getattr(function, "py_func", function)  # once compiled, numba's dispatcher
+    return function.__code__.co_firstlineno
 
 
 def load() -> float:

@@ -167,6 +167,16 @@ def evaluate(net: MLP, params: list[np.ndarray], data: Dataset) -> tuple[np.ndar
     return loss, metric
 
 
+def precompile(suite: Suite) -> bool:
+    """Compile the training kernel here, once, when the suite may use it and numba's cache
+    does not hold it yet, so that the workers load it instead of each compiling it (and
+    saying so); True when it compiled."""
+    if suite.engine == "numpy" or not compiled.available() or compiled.cached():
+        return False
+    compiled.load()
+    return True
+
+
 def calibrate(population: Population, data: Dataset) -> tuple[float, float]:
     """Seconds per epoch of the population's first trial alone, a fresh K = 1 copy, and the
     standard error of its log.
@@ -682,6 +692,7 @@ def run(
     if engine is not None:
         suite = dataclasses.replace(suite, engine=engine)
     check_engine(suite)
+    precompile(suite)
     out = Path(out) if out is not None else Path("results") / suite.name
     check_out(out)
     jobs = check_jobs(jobs)

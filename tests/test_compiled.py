@@ -263,3 +263,24 @@ def test_a_process_loading_the_cached_kernels_prints_nothing(numba):
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+
+
+def test_a_run_compiles_the_kernel_in_its_own_process_only_when_not_cached(numba, monkeypatch):
+    import dataclasses
+
+    from bench import runner
+    from bench.suite import load_suite
+
+    loads = []
+    monkeypatch.setattr(compiled, "load", lambda: loads.append(1) or 0.0)
+    suite = load_suite("quick", check_datasets=False)
+    monkeypatch.setattr(compiled, "cached", lambda: False)
+    assert runner.precompile(suite) and loads == [1]
+    assert not runner.precompile(dataclasses.replace(suite, engine="numpy")) and loads == [1]
+    monkeypatch.setattr(compiled, "cached", lambda: True)
+    assert not runner.precompile(suite) and loads == [1]
+
+
+def test_cached_finds_the_index_numba_wrote_for_this_source(numba):
+    compiled.load()
+    assert compiled.cached()

@@ -480,7 +480,6 @@ def _misfit(optimizer, X: np.ndarray, dtype) -> str | None:
 
 def resolve_engine(
     engine: str,
-    net: MLP,
     optimizer,
     X: np.ndarray,
     batch_size: int | None,
@@ -491,7 +490,7 @@ def resolve_engine(
 
     Args:
         engine: "auto", "numpy" or "compiled".
-        net, optimizer, X, batch_size: as for ``train`` (X (n, d) or (K, n, d)).
+        optimizer, X, batch_size: as for ``train`` (X (n, d) or (K, n, d)).
         population: K, the number of replicas.
         dtype: the parameters' dtype (default X's, float64 for non-float X).
 

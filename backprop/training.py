@@ -209,7 +209,6 @@ def train(
             f"a schedule needs an optimizer with an lr attribute; {optimizer!r} has none"
         )
     batch = _batch_size(batch_size, X.shape[-2])
-    engine = compiled.resolve_engine(engine, net, optimizer, X, batch, len(seeds), flat.dtype)[0]
     with heap_for_a_run():
         loop = _Loop(net, optimizer, flat, X, Y, X_val, Y_val, seeds, batch, engine)
         return loop.run(epochs, schedule, target_loss)
@@ -243,7 +242,6 @@ def time_epochs(
     flat = net.flatten(net.init(seeds))
     X, Y = net.check_data(net.unflatten(flat), X, Y)
     batch = _batch_size(batch_size, X.shape[-2])
-    engine = compiled.resolve_engine(engine, net, optimizer, X, batch, len(seeds), flat.dtype)[0]
     with heap_for_a_run():
         loop = _Loop(net, optimizer, flat, X, Y, None, None, seeds, batch, engine)
         return np.array([loop._epoch() for _ in range(epochs)])
@@ -251,10 +249,12 @@ def time_epochs(
 
 class _Loop:
     """The state of one train() call: parameters, gradients, optimizer state and records.
-    With engine="compiled", ``self.compiled`` holds the optimizer's state and trains each
+    ``engine`` ("auto", "numpy" or "compiled") is resolved here (``compiled.resolve_engine``).
+    With the compiled engine, ``self.compiled`` holds the optimizer's state and trains each
     epoch; the gradient buffers and the optimizer's own state are then never made."""
 
-    def __init__(self, net, optimizer, flat, X, Y, X_val, Y_val, seeds, batch, engine="numpy"):
+    def __init__(self, net, optimizer, flat, X, Y, X_val, Y_val, seeds, batch, engine="auto"):
+        engine = compiled.resolve_engine(engine, optimizer, X, batch, len(seeds), flat.dtype)[0]
         self.net, self.optimizer, self.flat = net, optimizer, flat
         self.params = net.unflatten(flat)
         self.weights = net.augmented(flat)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 import backprop
-from backprop import MLP, compiled
+from backprop import compiled
 from backprop.activations import HIDDEN, OUTPUT
 from backprop.losses import LOSSES
 from bench.common import accepted_keywords, did_you_mean, frozen, jsonable, keyword_defaults
@@ -215,15 +215,12 @@ def resolve_engines(
     its calibration times: each method's single trial with the engine that suits it, so that
     no method's seconds pay for another's engine). "auto" becomes "compiled" where numba is
     installed and the compiled engine fits and pays, else "numpy"."""
-    data = dataset_for(dataset)
-    net = MLP([data.n_features, *suite.hidden, data.n_outputs], hidden=suite.activation,
-              output=data.output, loss=data.loss)  # fmt: skip
-    batch = data.n_train if method.batch_size is None else min(method.batch_size, data.n_train)
+    X = dataset_for(dataset).X_train
 
     def resolve(chosen: tuple) -> str:
         optimizer = method.population_optimizer(chosen)
         return compiled.resolve_engine(
-            suite.engine, net, optimizer, data.X_train, batch, len(chosen), np.float64
+            suite.engine, optimizer, X, method.batch_size, len(chosen), np.float64
         )[0]
 
     return resolve(trials), resolve(trials[:1]) if phase == "eval" else ""

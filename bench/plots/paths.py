@@ -16,8 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from backprop import MLP
-from bench.methods import BUILTIN_METHODS, MethodSpec
-from bench.plots.runs import methods_of
+from bench.methods import MethodSpec
 from bench.plots.style import figure_legend, method_style, panels, text
 
 
@@ -131,25 +130,12 @@ def path_methods(results) -> dict[tuple[str, ...], Any]:
     A 2-D surface has no samples, so methods that differ only in batch size (gd, sgd,
     minibatch) follow one path; they are grouped, in suite order.
     """
-
-    specs = results.suite.get("methods") or {m: None for m in methods_of(results)}
-    groups: dict[str, list[str]] = {}
-    found: dict[str, Any] = {}
-    for name, spec in specs.items():
-        if spec is None:
-            builtin = BUILTIN_METHODS[name]
-            spec = {
-                "name": name,
-                "optimizer": builtin["optimizer"],
-                "batch_size": None,
-                "lrs": tuple(builtin["lr"]),
-                "args": builtin.get("args", {}),
-            }
-        method = MethodSpec.from_dict(spec) if isinstance(spec, dict) else spec
+    groups: dict[str, tuple[list[str], MethodSpec]] = {}
+    for name, spec in results.suite["methods"].items():
+        method = MethodSpec.from_dict(spec)
         key = repr((method.optimizer, sorted(method.args.items())))
-        groups.setdefault(key, []).append(name)
-        found.setdefault(key, method)
-    return {tuple(names): found[key] for key, names in groups.items()}
+        groups.setdefault(key, ([], method))[0].append(name)
+    return {tuple(names): method for names, method in groups.values()}
 
 
 def surface_paths(surface: Surface, method, lrs: Sequence[float] = PATH_LRS) -> dict[str, Any]:

@@ -21,8 +21,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from sklearn import datasets as sk
-from sklearn.model_selection import train_test_split
 
 from backprop.network import MLP
 from bench.common import accepted_keywords, frozen, import_object, jsonable
@@ -112,23 +110,40 @@ class Dataset:
 # ------------------------------------------------------------------------------ generators
 
 
+def _sklearn():
+    """scikit-learn's datasets module, imported on first use: importing it costs about 2 s
+    (scipy.stats), which a process that only reads built datasets (a worker) never pays."""
+    from sklearn import datasets
+
+    return datasets
+
+
+def _train_test_split(*arrays, **options):
+    """scikit-learn's train_test_split, imported on first use (see ``_sklearn``)."""
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(*arrays, **options)
+
+
 def moons(n_samples: int = 1000, noise: float = 0.2, seed: int = 0) -> tuple[np.ndarray, ...]:
     """Two interleaving half circles in 2-D (binary)."""
-    return sk.make_moons(n_samples=n_samples, noise=noise, random_state=seed)
+    return _sklearn().make_moons(n_samples=n_samples, noise=noise, random_state=seed)
 
 
 def circles(
     n_samples: int = 1000, noise: float = 0.1, factor: float = 0.5, seed: int = 0
 ) -> tuple[np.ndarray, ...]:
     """A circle inside a larger circle in 2-D (binary); ``factor`` is the inner radius."""
-    return sk.make_circles(n_samples=n_samples, noise=noise, factor=factor, random_state=seed)
+    return _sklearn().make_circles(
+        n_samples=n_samples, noise=noise, factor=factor, random_state=seed
+    )
 
 
 def blobs(
     n_samples: int = 1000, centers: int = 4, cluster_std: float = 1.5, seed: int = 0
 ) -> tuple[np.ndarray, ...]:
     """Isotropic Gaussian blobs in 2-D, one class per centre (multi-class, 4 by default)."""
-    return sk.make_blobs(
+    return _sklearn().make_blobs(
         n_samples=n_samples, centers=centers, cluster_std=cluster_std, random_state=seed
     )
 
@@ -143,7 +158,7 @@ def classification(
     seed: int = 0,
 ) -> tuple[np.ndarray, ...]:
     """Madelon-style clusters on a hypercube (multi-class); ``flip_y`` is the label noise."""
-    return sk.make_classification(
+    return _sklearn().make_classification(
         n_samples=n_samples,
         n_features=n_features,
         n_informative=n_informative,
@@ -158,14 +173,14 @@ def regression(
     n_samples: int = 1000, n_features: int = 10, noise: float = 10.0, seed: int = 0
 ) -> tuple[np.ndarray, ...]:
     """A random linear model plus Gaussian noise of std ``noise`` (regression)."""
-    return sk.make_regression(
+    return _sklearn().make_regression(
         n_samples=n_samples, n_features=n_features, noise=noise, random_state=seed
     )
 
 
 def friedman1(n_samples: int = 1000, noise: float = 1.0, seed: int = 0) -> tuple[np.ndarray, ...]:
     """Friedman #1: y = 10 sin(pi x1 x2) + 20 (x3 - 0.5)^2 + 10 x4 + 5 x5 + noise, 10 features."""
-    return sk.make_friedman1(n_samples=n_samples, noise=noise, random_state=seed)
+    return _sklearn().make_friedman1(n_samples=n_samples, noise=noise, random_state=seed)
 
 
 def digits(n_samples: int = 1797, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -173,12 +188,12 @@ def digits(n_samples: int = 1797, seed: int = 0) -> tuple[np.ndarray, ...]:
 
     ``n_samples`` below 1797 takes a stratified subsample, deterministic from ``seed``.
     """
-    X, y = sk.load_digits(return_X_y=True)
+    X, y = _sklearn().load_digits(return_X_y=True)
     if not isinstance(n_samples, int) or not 10 <= n_samples <= len(y):
         raise ValueError(f"n_samples must be an int from 10 to {len(y)}, got {n_samples!r}")
     if n_samples == len(y):
         return X, y
-    X, _, y, _ = train_test_split(X, y, train_size=n_samples, stratify=y, random_state=seed)
+    X, _, y, _ = _train_test_split(X, y, train_size=n_samples, stratify=y, random_state=seed)
     return X, y
 
 
@@ -314,11 +329,11 @@ def split_indices(y: np.ndarray, task: str, seed: int) -> tuple[np.ndarray, ...]
     """Indices of train / val / test, 60 / 20 / 20 %, stratified by class unless regression."""
     index = np.arange(len(y))
     stratify = None if task == "regression" else y
-    rest, test = train_test_split(
+    rest, test = _train_test_split(
         index, test_size=TEST_FRACTION, stratify=stratify, random_state=seed
     )
     stratify = None if stratify is None else y[rest]
-    train, val = train_test_split(
+    train, val = _train_test_split(
         rest,
         test_size=VALIDATION_FRACTION / (1 - TEST_FRACTION),
         stratify=stratify,
@@ -348,14 +363,24 @@ def encode_targets(y: np.ndarray, task: str, output: str) -> np.ndarray:
 _built: dict[str, Dataset] = {}  # per process: dataset_for's datasets, by spec
 
 
+def _built_key(spec: DatasetSpec) -> str:
+    return json.dumps(jsonable(asdict(spec)), sort_keys=True)
+
+
 def dataset_for(spec: DatasetSpec) -> Dataset:
     """The dataset of ``spec``, built once per process and then reused (it is deterministic
     from the spec): checking a suite, training its populations in this process and drawing
     its figures share one build."""
-    key = json.dumps(jsonable(asdict(spec)), sort_keys=True)
+    key = _built_key(spec)
     if key not in _built:
         _built[key] = load_dataset(spec)
     return _built[key]
+
+
+def remember(spec: DatasetSpec, data: Dataset) -> None:
+    """Let ``dataset_for(spec)`` return ``data``, which another process built from ``spec``
+    (a worker is given its parent's datasets instead of building them again)."""
+    _built[_built_key(spec)] = data
 
 
 def load_dataset(spec: DatasetSpec) -> Dataset:

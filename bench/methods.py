@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,17 @@ from bench.common import accepted_keywords, did_you_mean, frozen, import_object
 
 Hyperparameters = tuple[tuple[str, Any], ...]  # sorted (name, value) pairs of searched arguments
 TrialSpec = tuple[float, Hyperparameters, int]  # (lr, hyperparameters, seed)
+
+
+def hyperparameters_json(hyperparameters: Hyperparameters) -> str:
+    """The searched arguments of a trial as sorted JSON, ``{}`` when none."""
+    return json.dumps(dict(hyperparameters), sort_keys=True)
+
+
+def parse_hyperparameters(text: str) -> Hyperparameters:
+    """The inverse of ``hyperparameters_json``."""
+    return tuple(sorted(frozen(json.loads(text)).items()))
+
 
 # name -> optimizer (a class of backprop.optimizers), batch_size (an int or "full"), lr grid,
 # args. A suite's [method.NAME] table overrides fields. The grids are 5 lrs in half decades,

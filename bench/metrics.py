@@ -17,10 +17,12 @@ Student-t interval.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from scipy import stats
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LOSS_FLOOR = 1e-12  # a loss below this is taken at the floor (a zero loss)
 
@@ -108,6 +110,8 @@ def confidence_interval(
     values = np.asarray(values, dtype=float)
     if len(values) < 2 or not np.all(np.isfinite(values)) or (log and np.any(values <= 0)):
         return np.nan, np.nan, np.nan
+    from scipy import stats  # here, not at the top: a worker process never needs it
+
     x = np.log(values) if log else values
     center = x.mean()
     half = stats.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))

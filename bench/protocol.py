@@ -23,16 +23,18 @@ trained or read back from the store, so a resumed run continues where it stopped
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from bench.common import frozen
 from bench.datasets import DatasetSpec
-from bench.methods import Hyperparameters, MethodSpec
+from bench.methods import (
+    Hyperparameters,
+    MethodSpec,
+    parse_hyperparameters,
+)
 from bench.suite import Population, Suite
 
 TUNING_RULE = (
@@ -50,16 +52,6 @@ EVALUATION_RULE = (
     "but the lr-sensitivity figure comes from these trials"
 )
 OUTCOME_COLUMNS = ["lr", "hyperparameters", "seed", "best_val_loss", "diverged"]
-
-
-def hyperparameters_json(hyperparameters: Hyperparameters) -> str:
-    """The searched arguments of a trial as sorted JSON, ``{}`` when none."""
-    return json.dumps(dict(hyperparameters), sort_keys=True)
-
-
-def parse_hyperparameters(text: str) -> Hyperparameters:
-    """The inverse of ``hyperparameters_json``."""
-    return tuple(sorted(frozen(json.loads(text)).items()))
 
 
 def candidate_scores(outcomes: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:

@@ -41,12 +41,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from bench.metrics import final_losses
 from bench.suite import SCHEMA_VERSION
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made: a worker never makes one
+    import pandas as pd
 
 STORE_NAME = "runs.sqlite"
 LOCK_NAME = ".lock"
@@ -156,6 +159,8 @@ class PopulationResult:
 
     def outcomes(self) -> pd.DataFrame:
         """What the protocol reads of a tuning population (``bench.protocol``)."""
+        import pandas as pd
+
         return pd.DataFrame(
             {
                 "lr": self.lrs,
@@ -370,6 +375,8 @@ class Store:
 
     def outcomes(self, key: str) -> pd.DataFrame:
         """A stored tuning population's outcomes, as ``PopulationResult.outcomes``."""
+        import pandas as pd
+
         frame = pd.read_sql_query(
             "SELECT lr, hyperparameters, seed, best_val_loss, diverged_epoch FROM trials "
             "WHERE population = ? ORDER BY trial",
@@ -397,6 +404,8 @@ class Store:
     def unreported(self, used: Iterable[str]) -> pd.DataFrame:
         """The stored populations whose keys are not among ``used``: key, method, dataset,
         phase, trials (its size K), finished_at; by method, dataset, phase."""
+        import pandas as pd
+
         frame = pd.read_sql_query(
             "SELECT key, method, dataset, phase, size AS trials, finished_at FROM populations "
             "ORDER BY method, dataset, phase DESC, finished_at",
@@ -417,6 +426,8 @@ class Store:
 
     def populations(self, keys: Iterable[str]) -> pd.DataFrame:
         """The stored populations among ``keys``, in that order, with their axes decoded."""
+        import pandas as pd
+
         keys = list(keys)
         frame = pd.read_sql_query("SELECT * FROM populations", self.db)
         frame = frame.set_index("key").reindex([k for k in keys if k in set(frame["key"])])
@@ -426,6 +437,8 @@ class Store:
 
     def trials(self, keys: Iterable[str]) -> pd.DataFrame:
         """The stored trials (without params) of the populations ``keys``, in that order."""
+        import pandas as pd
+
         order = {k: i for i, k in enumerate(keys)}
         frame = pd.read_sql_query(
             f"SELECT {', '.join('t.' + c for c in TRIAL_FIELDS)}, c.train_loss AS train_curve, "

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.protocol import Chain, candidate_scores, choose, hyperparameters_json
+from bench.methods import hyperparameters_json
+from bench.protocol import Chain, candidate_scores, choose
 from bench.suite import load_suite
 
 

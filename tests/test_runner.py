@@ -400,3 +400,39 @@ def test_progress_is_a_bar_on_a_terminal_and_a_line_per_population_elsewhere():
     silent = io.StringIO()
     runner.Progress(8, enabled=False, stream=silent).update(result)
     assert silent.getvalue() == ""
+
+
+def test_a_worker_imports_neither_pandas_nor_scipy_stats_nor_sklearn():
+    """What a worker process imports to train a population (bench.worker, the function that
+    loky and Dask pickle by reference) leaves out the libraries that take seconds to import."""
+    heavy = ["pandas", "scipy.stats", "sklearn", "matplotlib"]
+    code = f"import sys, bench.worker; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    assert runner.train_population.__module__ == "bench.worker"
+
+
+def test_workers_are_given_the_datasets_their_parent_built(tmp_path, monkeypatch):
+    """install_datasets (loky's initializer) fills dataset_for's cache, so a worker trains on
+    its parent's arrays and builds none; a run's workers receive every dataset of the suite."""
+    from bench import datasets, worker
+
+    suite = load_suite(write_suite(tmp_path))
+    built = [(spec, load_dataset(spec)) for spec in suite.datasets]
+    monkeypatch.setattr(datasets, "_built", {})
+
+    def refuse(spec):
+        raise AssertionError(f"built {spec.name} again")
+
+    monkeypatch.setattr(datasets, "load_dataset", refuse)
+    worker.install_datasets(built)
+    for spec, data in built:
+        assert datasets.dataset_for(spec) is data
+    calls = []
+    monkeypatch.setattr(
+        "joblib.externals.loky.get_reusable_executor", lambda **kw: calls.append(kw)
+    )
+    runner.Loky(2, suite)
+    (options,) = calls
+    assert options["initializer"] is worker.install_datasets
+    assert [spec for spec, _ in options["initargs"][0]] == list(suite.datasets)

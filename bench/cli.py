@@ -125,9 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine",
         choices=("auto", "numpy", "compiled"),
         default="auto",
-        help="training engine (default auto: the compiled one, with numba installed, for "
-        "populations of up to 96 samples per step, NumPy's above; chosen once per population "
-        "and part of its key)",
+        help="training engine (default auto: the compiled one, with numba installed, where a "
+        "replica's batch holds up to 65536 input values (batch x features), NumPy's for larger "
+        "batches; chosen once per population and part of its key)",
     )
     add_format(run)
     run.set_defaults(command=cmd_run)

@@ -232,15 +232,25 @@ def test_without_numba_compiled_says_how_to_install_it_and_auto_trains_with_nump
     np.testing.assert_array_equal(auto.train_loss, numpy_run.train_loss)
 
 
-def test_auto_picks_compiled_for_few_samples_per_step_and_numpy_for_many(numba):
+def test_auto_picks_compiled_for_small_batches_of_inputs_and_numpy_for_large(numba):
     resolve = compiled.resolve_engine
     assert resolve("auto", SGD(lr=0.1), X2, 1, population=25)[0] == "compiled"
     assert resolve("auto", Adam(), X2, 32, population=1)[0] == "compiled"
-    assert resolve("auto", Adam(), X2, 32, population=8)[0] == "numpy"
+    assert resolve("auto", Adam(), X2, 32, population=32)[0] == "compiled"  # K does not decide
+    digits = np.zeros((1078, 64))  # the suite's digits: batches of 32 compiled, the full batch not
+    engine, reason = resolve("auto", Adam(), digits, 32, population=21)
+    assert engine == "compiled"
+    assert reason.endswith("= 2048 numbers per replica per step <= 65536, where the compiled "
+                           "engine is faster")  # fmt: skip
+    assert resolve("auto", SGD(lr=0.1), digits, None, population=10)[0] == "numpy"
+    assert resolve("auto", SGD(lr=0.1), np.zeros((20_000, 2)), None)[0] == "compiled"
     X_big = np.zeros((50_000, 20))
     engine, reason = resolve("auto", SGD(lr=0.1), X_big, None)
     assert engine == "numpy"
-    assert "1 replicas x batches of 50000 = 50000 samples per step > 96" in reason
+    assert (
+        "batches of 50000 samples x 20 inputs = 1000000 numbers per replica per step > 65536"
+        in reason
+    )
     assert resolve("numpy", SGD(lr=0.1), X2, 1) == ("numpy", "asked for")
     with pytest.raises(ValueError, match="engine must be one of .* got 'fast'"):
         resolve("fast", SGD(lr=0.1), X2, 1)

@@ -132,9 +132,9 @@ def _kernel(function):
 def _activate(code, z, a, size):
     """a = f(z) on [:size], for the hidden activation ``code`` (identity: a = z). a and z are
     different arrays, or the compiler turns the relu into a conditional store, slow."""
-    if code == RELU:
+    if code == RELU:  # NaN stays NaN, as with np.maximum
         for q in range(size):
-            a[q] = z[q] if z[q] > 0.0 else 0.0
+            a[q] = 0.0 if z[q] <= 0.0 else z[q]
     elif code == LEAKY_RELU:
         for q in range(size):
             a[q] = z[q] if z[q] > 0.0 else LEAKY_SLOPE * z[q]

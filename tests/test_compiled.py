@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from helpers import require_module
 
-from backprop import MLP, compiled, train
+from backprop import MLP, compiled, train, training
 from backprop.activations import HIDDEN
 from backprop.losses import VALID_PAIRINGS
 from backprop.optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop
@@ -293,3 +293,22 @@ def test_a_run_compiles_the_kernel_in_its_own_process_only_when_not_cached(numba
 def test_cached_finds_the_index_numba_wrote_for_this_source(numba):
     compiled.load()
     assert compiled.cached()
+
+
+@pytest.mark.parametrize("hidden", ["relu", "leaky_relu", "tanh"])
+def test_a_nan_weight_spreads_as_in_numpy(numba, hidden):
+    """A NaN parameter (a replica blowing up within an epoch) makes the same entries NaN
+    after an epoch in both engines: the compiled relu keeps a NaN pre-activation NaN, as
+    np.maximum does, instead of zeroing it, which would hide the blow-up from the loss. (An
+    epoch of the engines alone: ``train`` would freeze the replica before it.)"""
+    net = MLP([2, 5, 1], hidden=hidden, output="sigmoid", loss="binary_cross_entropy")
+    X, Y = data(net, 8, seed=0)
+    flat = net.flatten(net.init(seed=[0, 1]))
+    flat[0, 1] = np.nan  # replica 0's W_1[0, 1]: hidden unit 1's input from x_0
+    after = []
+    for engine in ("numpy", "compiled"):
+        loop = training._Loop(net, SGD(lr=0.1), flat.copy(), X, Y, None, None, [0, 1], 4, engine)
+        loop._epoch()
+        after.append(loop.flat)
+    np.testing.assert_array_equal(np.isnan(after[1]), np.isnan(after[0]))
+    assert np.isnan(after[0][0]).all() and not np.isnan(after[0][1]).any()

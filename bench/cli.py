@@ -217,6 +217,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Train a suite, then write tables and report and say where they are."""
+    if args.cluster is None and (args.jobs or os.cpu_count() or 1) > 1:
+        from bench.worker import start_workers  # they start while this process loads the suite
+
+        start_workers(args.jobs or os.cpu_count(), kernels=args.engine != "numpy")
     from bench.runner import run
     from bench.suite import load_suite
 

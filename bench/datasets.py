@@ -363,24 +363,14 @@ def encode_targets(y: np.ndarray, task: str, output: str) -> np.ndarray:
 _built: dict[str, Dataset] = {}  # per process: dataset_for's datasets, by spec
 
 
-def _built_key(spec: DatasetSpec) -> str:
-    return json.dumps(jsonable(asdict(spec)), sort_keys=True)
-
-
 def dataset_for(spec: DatasetSpec) -> Dataset:
     """The dataset of ``spec``, built once per process and then reused (it is deterministic
     from the spec): checking a suite, training its populations in this process and drawing
     its figures share one build."""
-    key = _built_key(spec)
+    key = json.dumps(jsonable(asdict(spec)), sort_keys=True)
     if key not in _built:
         _built[key] = load_dataset(spec)
     return _built[key]
-
-
-def remember(spec: DatasetSpec, data: Dataset) -> None:
-    """Let ``dataset_for(spec)`` return ``data``, which another process built from ``spec``
-    (a worker is given its parent's datasets instead of building them again)."""
-    _built[_built_key(spec)] = data
 
 
 def load_dataset(spec: DatasetSpec) -> Dataset:

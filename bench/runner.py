@@ -42,7 +42,7 @@ from bench.protocol import Chain, chains, describe, planned_trials
 from bench.store import STORE_NAME, PopulationResult, Store, StoreError, hold_folder
 from bench.suite import Population, Suite, SuiteWarning, check_engine, load_suite
 from bench.tables import Results, load
-from bench.worker import TIME_AXIS, cpu_model, install_datasets, train_population
+from bench.worker import TIME_AXIS, cpu_model, start_workers, train_population
 
 if TYPE_CHECKING:
     import distributed
@@ -100,16 +100,12 @@ class Loky(Backend):
     """Worker processes of loky's reusable executor, which takes new tasks while it runs."""
 
     def __init__(self, jobs: int, suite: Suite) -> None:
-        from joblib.externals.loky import get_reusable_executor
-
-        built = [(spec, dataset_for(spec)) for spec in suite.datasets]
-        self.executor = get_reusable_executor(
-            max_workers=jobs, reuse=True, initializer=install_datasets, initargs=(built,)
-        )
+        self.executor = start_workers(jobs, kernels=suite.engine != "numpy")
         self.pending: set = set()
 
     def submit(self, population: Population) -> None:
-        self.pending.add(self.executor.submit(train_population, population))
+        data = dataset_for(population.dataset)  # built here already: sent, not built there
+        self.pending.add(self.executor.submit(train_population, population, data))
 
     def next_result(self) -> PopulationResult:
         done, self.pending = wait(self.pending, return_when=FIRST_COMPLETED)

@@ -2,9 +2,10 @@
 
 This module is all a worker imports (with NumPy, ``backprop``, and the suite's and store's
 dataclasses), so a worker starts in about a second: no pandas, scipy.stats or scikit-learn.
-The datasets come from the process that starts the workers (``install_datasets``, loky's
-initializer), which has built them already to check the suite; a worker without them (Dask,
-or a dataset not installed) builds its own with ``dataset_for``, the same arrays.
+Local workers start while the parent is still loading the suite (``start_workers``), import
+this module and load the compiled kernels meanwhile (``warm_up``), and are sent each
+population's dataset with it, which the parent has built to check the suite; a Dask worker
+builds its own with ``dataset_for``, the same arrays.
 
 Time: a trial's seconds are what it costs alone. The worker of an evaluation population
 times a fresh K = 1 copy of its first trial (``calibrate``) and a trial's seconds axis is
@@ -22,8 +23,8 @@ from threadpoolctl import threadpool_limits
 
 from backprop import MLP, compiled, train
 from backprop.training import time_epochs
-from bench import datasets, metrics
-from bench.datasets import Dataset, DatasetSpec, dataset_for
+from bench import metrics
+from bench.datasets import Dataset, dataset_for
 from bench.methods import hyperparameters_json
 from bench.store import PopulationResult
 from bench.suite import Population
@@ -41,16 +42,17 @@ CALIBRATION_ROUNDS = 3
 # ------------------------------------------------------------------------------ one population
 
 
-def train_population(population: Population) -> PopulationResult:
+def train_population(population: Population, data: Dataset | None = None) -> PopulationResult:
     """Train every trial of ``population`` in one ``train`` call, with one BLAS thread.
 
     Trial k has lr_k, the searched arguments and seed_k. The early-stopped model (the epoch
     of the lowest validation loss before any divergence) gives test_loss and test_metric;
     the final one gives final_test_loss and final_test_metric, NaN where the trial diverged.
-    An evaluation population also calibrates its seconds (``calibrate``).
+    An evaluation population also calibrates its seconds (``calibrate``). ``data`` is the
+    population's dataset, when the caller has it (else built here: ``dataset_for``).
     """
     with threadpool_limits(limits=1):
-        data = dataset_for(population.dataset)
+        data = dataset_for(population.dataset) if data is None else data
         net = network_for(population, data)
         lrs = np.array([lr for lr, _, _ in population.trials], dtype=float)
         seeds = [seed for _, _, seed in population.trials]
@@ -187,8 +189,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def install_datasets(built: list[tuple[DatasetSpec, Dataset]]) -> None:
-    """Give this process the datasets another process built (``dataset_for`` returns them
-    from now on): loky's initializer, so that workers do not build them again."""
-    for spec, data in built:
-        datasets.remember(spec, data)
+def warm_up(kernels: bool) -> None:
+    """loky's initializer: with ``kernels``, load the compiled engine's kernels now, while the
+    parent loads the suite, when numba's cache holds them (else the parent compiles them once,
+    ``runner.precompile``, and each worker loads them at its first use)."""
+    if kernels and compiled.available() and compiled.cached():
+        compiled.load()
+
+
+def start_workers(jobs: int, kernels: bool = True):
+    """loky's reusable executor of ``jobs`` workers, started now (``warm_up`` in each); the
+    run's backend takes the same one (``runner.Loky``)."""
+    from joblib.externals.loky import get_reusable_executor
+
+    return get_reusable_executor(
+        max_workers=jobs, reuse=True, initializer=warm_up, initargs=(kernels,)
+    )

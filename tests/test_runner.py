@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -412,27 +413,27 @@ def test_a_worker_imports_neither_pandas_nor_scipy_stats_nor_sklearn():
     assert runner.train_population.__module__ == "bench.worker"
 
 
-def test_workers_are_given_the_datasets_their_parent_built(tmp_path, monkeypatch):
-    """install_datasets (loky's initializer) fills dataset_for's cache, so a worker trains on
-    its parent's arrays and builds none; a run's workers receive every dataset of the suite."""
-    from bench import datasets, worker
+def test_workers_are_sent_the_datasets_their_parent_built(tmp_path, monkeypatch):
+    """A local run sends each population with the dataset the parent built to check the suite
+    (the same object), so a worker builds none; train_population trains on the data given."""
+    from bench import worker
 
     suite = load_suite(write_suite(tmp_path))
-    built = [(spec, load_dataset(spec)) for spec in suite.datasets]
-    monkeypatch.setattr(datasets, "_built", {})
+    sent = []
 
-    def refuse(spec):
-        raise AssertionError(f"built {spec.name} again")
+    class Executor:
+        def submit(self, function, population, data):
+            sent.append((function, population, data))
 
-    monkeypatch.setattr(datasets, "load_dataset", refuse)
-    worker.install_datasets(built)
-    for spec, data in built:
-        assert datasets.dataset_for(spec) is data
-    calls = []
-    monkeypatch.setattr(
-        "joblib.externals.loky.get_reusable_executor", lambda **kw: calls.append(kw)
-    )
-    runner.Loky(2, suite)
-    (options,) = calls
-    assert options["initializer"] is worker.install_datasets
-    assert [spec for spec, _ in options["initargs"][0]] == list(suite.datasets)
+    monkeypatch.setattr(runner, "start_workers", lambda jobs, kernels: Executor())
+    backend = runner.Loky(2, suite)
+    (chain,) = chains(suite)[:1]
+    population = chain.start()
+    backend.submit(population)
+    ((function, _, data),) = sent
+    assert function is worker.train_population
+    assert data is runner.dataset_for(population.dataset)
+    wrong = dataclasses.replace(data, Y_train=1 - data.Y_train)  # another task: other labels
+    got = worker.train_population(population, wrong)
+    want = worker.train_population(population)
+    assert not np.array_equal(got.train_loss, want.train_loss)

@@ -32,6 +32,7 @@ import html
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +99,7 @@ def write_report(
     jobs: int = 1,
     format: str = "png",
     reuse: bool = True,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Path:
     """Write DIR/figures/*.<format>, DIR/report.md and DIR/report.html; return the HTML's path.
 
@@ -107,33 +109,51 @@ def write_report(
     (png, svg or pdf; the HTML embeds PNG or SVG, and for PDF the PNG drawn beside it).
     reuse: keep the figures that DIR/figures/figures.json says were drawn from the same
     results, format and code (``bench.plots.manifest``), their files untouched; the
-    report's text is written afresh either way.
+    report's text is written afresh either way. meanwhile: work of the caller's (e.g.
+    ``results.write_tables``) done while the figures are drawn, by this process while
+    others draw (``plots.draw_figures``), as is the text of the sections that show none.
     """
     out = Path(results.out)
     out.mkdir(parents=True, exist_ok=True)
+    text: dict[str, list[Section]] = {}
+
+    def alongside() -> None:  # while the figures are drawn
+        if meanwhile is not None:
+            meanwhile()
+        text["sections"] = text_sections(results)
+
     if figures is None:
         figures = plots.draw_figures(
-            results, out / "figures", jobs=jobs, format=format, reuse=reuse
+            results, out / "figures", jobs=jobs, format=format, reuse=reuse, meanwhile=alongside
         )
+    elif meanwhile is not None:
+        meanwhile()
     title = f"Optimizer benchmark: {results.suite.get('name', out.name)}"
-    sections = report_sections(results, figures)
+    sections = report_sections(results, figures, text.get("sections"))
     (out / "report.md").write_text(to_markdown(title, sections, out), encoding="utf-8")
     html_path = out / "report.html"
     html_path.write_text(to_html(title, sections), encoding="utf-8")
     return html_path
 
 
-def report_sections(results, drawn: dict[str, tuple[Path, object]]) -> list[Section]:
+def report_sections(
+    results, drawn: dict[str, tuple[Path, object]], text: list[Section] | None = None
+) -> list[Section]:
     """The report's outline: conclusions, setup, one section per dataset, ranking, figures,
-    notes. drawn: ``plots.draw_figures``' {key: (path, data)}."""
+    notes. drawn: ``plots.draw_figures``' {key: (path, data)}; text: ``text_sections``
+    when already written."""
     figures = {key: shown(path) for key, (path, _) in drawn.items()}
     paths = drawn.get("optimizer_paths", (None, None))[1]
+    *middle, last = text_sections(results) if text is None else text
+    return [conclusions(results, figures), *middle, figure_section(figures, paths), last]
+
+
+def text_sections(results) -> list[Section]:
+    """The sections that show no figure: setup, one per dataset, ranking, and notes last."""
     return [
-        conclusions(results, figures),
         setup(results),
         *[dataset_section(results, name) for name in datasets_of(results)],
         ranking_section(results),
-        figure_section(figures, paths),
         notes(results),
     ]
 

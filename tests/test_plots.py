@@ -28,7 +28,8 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from bench import metrics, plots, protocol, tables
-from bench.plots import boundaries, manifest, paths, style
+from bench.plots import boundaries, comparisons, manifest, paths, style
+from bench.store import Store
 from bench.suite import BUILTIN_METHODS
 
 
@@ -703,6 +704,60 @@ def test_draw_figures_writes_every_figure_as_a_small_png(figures):
         assert 5_000 < len(content) < 400_000, path
 
 
+def test_no_panel_s_titles_labels_or_ticks_overlap_another_s_or_leave_the_figure(results, figures):
+    # the panels' layout (style.PanelLayout) is measured, not constrained layout's: what
+    # each panel draws beyond its box (title, tick labels, axis labels, texts) stays clear
+    # of every other panel's and of the figure's legends and super-labels, inside the figure
+    for task in plots.figure_tasks(results):
+        fig = task.plot(*task.args, data=figures[task.key][1])
+        fig.set_dpi(plots.DPI)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        boxes = [ax.get_tightbbox(renderer) for ax in fig.axes]
+        extras = [legend.get_window_extent(renderer) for legend in fig.legends] + [
+            t.get_window_extent(renderer)
+            for t in (fig._suptitle, fig._supxlabel, fig._supylabel)
+            if t is not None and t.get_text()
+        ]
+        edge = fig.bbox.padded(1)  # a pixel of rounding
+        for i, box in enumerate(boxes + extras):
+            assert edge.x0 <= box.x0 and box.x1 <= edge.x1, (task.key, i, box, fig.bbox)
+            assert edge.y0 <= box.y0 and box.y1 <= edge.y1, (task.key, i, box, fig.bbox)
+        for (i, a), (j, b) in itertools.combinations(enumerate(boxes + extras), 2):
+            if i < len(boxes) and j < len(boxes) or i >= len(boxes) or j >= len(boxes):
+                overlap = a.padded(-0.5).overlaps(b.padded(-0.5))
+                assert not overlap, (task.key, i, j, a, b)
+
+
+def test_forked_processes_draw_the_same_files_and_hand_back_the_same_data(
+    results, figures, tmp_path
+):
+    again = plots.draw_figures(results, tmp_path, jobs=3)  # this process and two children
+    assert list(again) == list(figures)
+    for key, (path, _) in again.items():
+        assert Path(path).read_bytes() == Path(figures[key][0]).read_bytes(), key
+    pd.testing.assert_frame_equal(again["final_test"][1], figures["final_test"][1])
+    boundary, expected = (
+        again["decision_boundaries:moons"][1],
+        figures["decision_boundaries:moons"][1],
+    )
+    np.testing.assert_array_equal(boundary["predictions"]["adam"], expected["predictions"]["adam"])
+    assert manifest.paths_caption_data(again["optimizer_paths"][1]) == (
+        manifest.paths_caption_data(figures["optimizer_paths"][1])
+    )
+
+
+def test_a_figure_that_fails_raises_here_whichever_process_drew_it(results, tmp_path, monkeypatch):
+    # a child leaves a figure it failed on to this process, which draws it and raises
+    def broken(*args, **kwargs):
+        raise RuntimeError("no verdicts today")
+
+    monkeypatch.setattr(comparisons, "plot_verdicts", broken)
+    with pytest.raises(RuntimeError, match="no verdicts today"):
+        plots.draw_figures(results, tmp_path, jobs=2)
+
+
 # ------------------------------------------------------------------------------ reuse
 
 
@@ -805,7 +860,51 @@ def test_an_unreadable_manifest_redraws(results, drawn_copy, draws):
     assert sorted(draws) == sorted(t.key for t in plots.figure_tasks(results))
 
 
+def test_the_caller_s_work_is_done_once_whether_figures_are_drawn_or_reused(
+    results, drawn_copy, draws
+):
+    done = []
+    plots.draw_figures(results, drawn_copy, reuse=True, meanwhile=lambda: done.append(draws[:]))
+    assert done == [[]] and draws == []  # every figure reused
+    plots.draw_figures(results, drawn_copy, meanwhile=lambda: done.append(draws[:]))
+    assert done == [[], []] and draws  # before this process draws its share
+
+
 def test_the_key_is_the_same_for_the_same_store_read_again(results):
     again = tables.load(results.out)
     assert manifest.figures_key(again, "png") == manifest.figures_key(results, "png")
     assert manifest.figures_key(again, "png") != manifest.figures_key(again, "pdf")
+
+
+def test_the_key_ignores_the_order_a_run_finished_its_populations_in(results, tmp_path):
+    # A run with jobs > 1 records its populations in the order they finished, a rerun that
+    # reads them all back in the order it asks for them; the store lists its trials in that
+    # order. The same results then drew every figure again on the second run.
+    shutil.copy(results.store_path, tmp_path / "runs.sqlite")
+    with Store(tmp_path / "runs.sqlite") as store:
+        suite = store.meta("suite")
+        store.set_meta(suite={**suite, "populations": suite["populations"][::-1]})
+    again = tables.load(tmp_path)
+    assert not again.trials.equals(results.trials)  # the same rows in another order
+    assert not again.curves.equals(results.curves)
+    assert manifest.figures_key(again, "png") == manifest.figures_key(results, "png")
+    # but what the figures show counts: the order of the suite's methods, any value
+    methods = dict(reversed(list(results.suite["methods"].items())))
+    reordered = dataclasses.replace(results, suite={**results.suite, "methods": methods})
+    assert manifest.figures_key(reordered, "png") != manifest.figures_key(results, "png")
+    curves = again.curves.copy()
+    curves.loc[curves.index[0], "val_loss"] *= 1.001
+    changed = dataclasses.replace(again, curves=curves)
+    assert manifest.figures_key(changed, "png") != manifest.figures_key(results, "png")
+
+
+def test_the_seeds_of_the_test_figure_do_not_depend_on_the_order_of_the_trials(results, figures):
+    # its seeds are jittered in turn: in order of seed, not of the rows (which the key ignores)
+    data = figures["final_test"][1]
+    shuffled = data.sample(frac=1, random_state=0)
+
+    def strips(frame):
+        fig = plots.plot_final_test(results, frame)
+        return [line.get_xydata().tolist() for ax in fig.axes for line in ax.lines]
+
+    assert strips(shuffled) == strips(data)

@@ -662,3 +662,17 @@ def test_a_second_report_on_an_unchanged_store_draws_no_figure_and_embeds_the_sa
     assert embedded == {Path(path).read_bytes() for path, _ in figures.values()}
     closest = report.closest_text(figures["optimizer_paths"][1])
     assert closest and html_module.escape(closest) in page  # the paths' caption, from the manifest
+
+
+def test_the_caller_s_work_is_done_once_while_the_figures_are_drawn_or_given(
+    results, figures, tmp_path
+):
+    shutil.copy(results.store_path, tmp_path / "runs.sqlite")
+    shutil.copytree(Path(next(iter(figures.values()))[0]).parent, tmp_path / "figures")
+    again = bench.load(tmp_path)
+    done = []
+    page = report.write_report(again, jobs=2, meanwhile=lambda: done.append("tables")).read_text()
+    assert done == ["tables"]
+    report.write_report(again, figures, meanwhile=lambda: done.append("given"))
+    assert done == ["tables", "given"]
+    assert (tmp_path / "report.html").read_text() == page  # the same sections, in order

@@ -21,7 +21,11 @@ One module per family, each importing ``style`` (and ``runs``), never each other
 ``comparisons`` (the profiles read ``curves.convergence_data``) and ``figures`` (all);
 ``manifest`` imports none of them:
 
-- ``style``: method styles, names, panels and legends, log axes, ``save_figure``
+- ``names``: names made safe, ratios as labels, DPI and formats: no matplotlib, so that a
+  report whose figures are all reused never imports it (this package imports each module
+  on first use of a name)
+- ``style``: method styles, panels and their layout (``PanelLayout``), legends, log axes,
+  ``save_figure``
 - ``runs``: a run's methods and datasets in suite order, a dataset's task
 - ``curves``: loss curves, lr sensitivity, final test, convergence speed
 - ``comparisons``: performance profiles, verdicts, critical difference
@@ -32,58 +36,114 @@ One module per family, each importing ``style`` (and ``runs``), never each other
   rerun on unchanged results, format and code reuses them (``draw_figures(reuse=True)``)
 """
 
-from bench.plots.boundaries import (
-    BOUNDARY_RESOLUTION,
-    decision_boundary_data,
-    plot_decision_boundaries,
-    two_d_datasets,
-)
-from bench.plots.comparisons import (
-    critical_difference_data,
-    performance_profile_data,
-    performance_profiles_data,
-    plot_critical_difference,
-    plot_performance_profile,
-    plot_verdicts,
-    ratio_text,
-    verdict_data,
-)
-from bench.plots.curves import (
-    convergence_data,
-    final_test_data,
-    log_intervals,
-    loss_curve_data,
-    lr_sensitivity_data,
-    plot_convergence_speed,
-    plot_final_test,
-    plot_loss_curves,
-    plot_lr_sensitivity,
-)
-from bench.plots.figures import FigureTask, draw_figures, figure_tasks
-from bench.plots.paths import (
-    PATH_LRS,
-    SURFACES,
-    Surface,
-    classic_net,
-    optimizer_paths_data,
-    path_methods,
-    plot_optimizer_paths,
-    surface_paths,
-)
-from bench.plots.runs import datasets_of, methods_of, task_of
-from bench.plots.style import (
-    BUILTIN_ORDER,
-    BUILTIN_STYLES,
-    DPI,
-    FORMATS,
-    OKABE_ITO,
-    USER_STYLES,
-    method_style,
-    plain_log_ticks,
-    save_figure,
-    slug,
-    text,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+# Where each name lives. They are imported on first use (PEP 562), so that ``from bench
+# import plots`` costs nothing: the report imports matplotlib only when it draws a figure.
+_HOMES = {
+    "boundaries": (
+        "BOUNDARY_RESOLUTION",
+        "decision_boundary_data",
+        "plot_decision_boundaries",
+        "two_d_datasets",
+    ),
+    "comparisons": (
+        "critical_difference_data",
+        "performance_profile_data",
+        "performance_profiles_data",
+        "plot_critical_difference",
+        "plot_performance_profile",
+        "plot_verdicts",
+        "verdict_data",
+    ),
+    "curves": (
+        "convergence_data",
+        "final_test_data",
+        "log_intervals",
+        "loss_curve_data",
+        "lr_sensitivity_data",
+        "plot_convergence_speed",
+        "plot_final_test",
+        "plot_loss_curves",
+        "plot_lr_sensitivity",
+    ),
+    "figures": ("FigureTask", "draw_figures", "figure_tasks"),
+    "names": ("DPI", "FORMATS", "ratio_text", "slug", "text"),
+    "paths": (
+        "PATH_LRS",
+        "SURFACES",
+        "Surface",
+        "classic_net",
+        "optimizer_paths_data",
+        "path_methods",
+        "plot_optimizer_paths",
+        "surface_paths",
+    ),
+    "runs": ("datasets_of", "methods_of", "task_of"),
+    "style": (
+        "BUILTIN_ORDER",
+        "BUILTIN_STYLES",
+        "OKABE_ITO",
+        "USER_STYLES",
+        "method_style",
+        "plain_log_ticks",
+        "save_figure",
+    ),
+}
+_HOME = {name: module for module, names in _HOMES.items() for name in names}
+
+if TYPE_CHECKING:
+    from bench.plots.boundaries import (
+        BOUNDARY_RESOLUTION,
+        decision_boundary_data,
+        plot_decision_boundaries,
+        two_d_datasets,
+    )
+    from bench.plots.comparisons import (
+        critical_difference_data,
+        performance_profile_data,
+        performance_profiles_data,
+        plot_critical_difference,
+        plot_performance_profile,
+        plot_verdicts,
+        verdict_data,
+    )
+    from bench.plots.curves import (
+        convergence_data,
+        final_test_data,
+        log_intervals,
+        loss_curve_data,
+        lr_sensitivity_data,
+        plot_convergence_speed,
+        plot_final_test,
+        plot_loss_curves,
+        plot_lr_sensitivity,
+    )
+    from bench.plots.figures import FigureTask, draw_figures, figure_tasks
+    from bench.plots.names import DPI, FORMATS, ratio_text, slug, text
+    from bench.plots.paths import (
+        PATH_LRS,
+        SURFACES,
+        Surface,
+        classic_net,
+        optimizer_paths_data,
+        path_methods,
+        plot_optimizer_paths,
+        surface_paths,
+    )
+    from bench.plots.runs import datasets_of, methods_of, task_of
+    from bench.plots.style import (
+        BUILTIN_ORDER,
+        BUILTIN_STYLES,
+        OKABE_ITO,
+        USER_STYLES,
+        method_style,
+        plain_log_ticks,
+        save_figure,
+    )
 
 __all__ = [
     "BOUNDARY_RESOLUTION",
@@ -133,3 +193,15 @@ __all__ = [
     "two_d_datasets",
     "verdict_data",
 ]
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        value = getattr(importlib.import_module(f"bench.plots.{_HOME[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bench.plots' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from bench.plots.curves import convergence_data
+from bench.plots.names import ratio_text
 from bench.plots.runs import datasets_of, methods_of
 from bench.plots.style import (
     figure_legend,
@@ -171,18 +172,6 @@ def verdict_data(results, criterion: str = "test_loss") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def ratio_text(rel_diff: float) -> str:
-    """A relative difference as a short label: '+12%', '−3.5%', or '×3.1' from a ratio of 2 up."""
-    if not np.isfinite(rel_diff):
-        return "–"
-    if rel_diff >= 1:
-        ratio = 1 + rel_diff
-        return f"×{ratio:.2g}" if ratio < 100 else f"×{ratio:.0f}"
-    percent = 100 * rel_diff
-    digits = 0 if abs(percent) >= 9.95 else 1
-    return f"{percent:+.{digits}f}%".replace("-", "−")
-
-
 def plot_verdicts(results, data: pd.DataFrame | None = None) -> Figure:
     """Each method's verdict on test loss per dataset: a table of coloured cells.
 
@@ -224,7 +213,7 @@ def plot_verdicts(results, data: pd.DataFrame | None = None) -> Figure:
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.set_xlabel("dataset")
-    ax.set_ylabel("method  (mean rank), best first")
+    ax.set_ylabel("method  (mean rank),\nbest first")  # on two lines: a few methods are short
     handles = [
         Patch(facecolor=VERDICT_COLOURS[v], edgecolor="0.6", label=VERDICT_LABELS[v])
         for v in VERDICT_COLOURS

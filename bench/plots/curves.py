@@ -12,6 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib import cbook
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.markers import MarkerStyle
@@ -119,19 +122,22 @@ def plot_loss_curves(results, axis: str = "epoch", data: pd.DataFrame | None = N
     losses = tuple(dict.fromkeys(data["loss"])) or CURVE_LOSSES[axis]
     methods, datasets = methods_of(results), datasets_of(results)
     fig, axes = panels(len(datasets))
+    by_panel = dict(tuple(data.groupby(["dataset", "method", "loss"], sort=False)))
     for ax, dataset in zip(axes, datasets, strict=True):
-        here = data[data["dataset"] == dataset]
+        bands: list[tuple[list, tuple]] = []  # drawn as one collection under every line
         for method in methods:
             style = method_style(method, methods)
             if len(losses) > 1:  # solid training, dashed validation: colour and marker tell
                 style = {**style, "linestyle": "-"}  # the methods apart (as the legend)
             for loss in losses:
-                curve = here[(here["method"] == method) & (here["loss"] == loss)]
-                if axis == "seconds":  # log x: the untrained point at 0 s has no place on it
-                    curve = curve[curve["x"] > 0]
-                if curve.empty:
+                curve = by_panel.get((dataset, method, loss))
+                if curve is not None and axis == "seconds":  # log x: the untrained point
+                    curve = curve[curve["x"] > 0]  # at 0 s has no place on it
+                if curve is None or curve.empty:
                     continue
-                _draw_curve(ax, curve, style, validation=loss == "val_loss", crowded=len(methods))
+                validation = loss == "val_loss"
+                bands.append(_draw_curve(ax, curve, style, validation, crowded=len(methods)))
+        _draw_bands(ax, bands)
         _label_curve_panel(ax, results, dataset, axis, validation=len(losses) > 1)
     handles = legend_handles(methods)
     if len(losses) > 1:
@@ -153,30 +159,45 @@ def plot_loss_curves(results, axis: str = "epoch", data: pd.DataFrame | None = N
     return fig
 
 
-def _draw_curve(ax, curve: pd.DataFrame, style: dict, validation: bool, crowded: int) -> None:
-    """One loss curve: its centre as a line and its interval as a band (the validation loss
-    dashed, without markers, its band fainter)."""
-    floor = curve["center"].min() / 10
+def _draw_curve(
+    ax, curve: pd.DataFrame, style: dict, validation: bool, crowded: int
+) -> tuple[list, tuple]:
+    """One loss curve: its centre as a line (the validation loss dashed, without markers);
+    returns its interval's band, for ``_draw_bands``: (polygons, colour) (the validation
+    loss's band fainter)."""
+    x = curve["x"].to_numpy(dtype=float)
+    center = curve["center"].to_numpy(dtype=float)
+    floor = np.nanmin(center) / 10 if np.isfinite(center).any() else np.nan
+    lo = np.maximum(curve["lo"].to_numpy(dtype=float), floor)  # NaN stays NaN
     alpha = 0.15 if crowded <= 6 else 0.08
-    ax.fill_between(
-        curve["x"],
-        curve["lo"].clip(lower=floor),
-        curve["hi"],
-        color=style["color"],
-        alpha=alpha / 2 if validation else alpha,
-        linewidth=0,
-    )
+    colour = to_rgba(style["color"], alpha / 2 if validation else alpha)
     if validation:
-        ax.plot(curve["x"], curve["center"], color=style["color"], linestyle="--", linewidth=1.1)
+        ax.plot(x, center, color=style["color"], linestyle="--", linewidth=1.1)
     else:
-        ax.plot(
-            curve["x"],
-            curve["center"],
-            markevery=max(1, len(curve) // 8),
-            markersize=4,
-            linewidth=1.5,
-            **style,
-        )
+        ax.plot(x, center, markevery=max(1, len(curve) // 8), markersize=4, linewidth=1.5, **style)
+    return _band(x, lo, curve["hi"].to_numpy(dtype=float)), colour
+
+
+def _band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[np.ndarray]:
+    """The polygons between lo and hi over x, one per run of finite values (as
+    ``fill_between`` draws them)."""
+    ok = np.isfinite(x) & np.isfinite(lo) & np.isfinite(hi)
+    polygons = []
+    for run in np.split(np.arange(len(x)), np.flatnonzero(np.diff(ok)) + 1):
+        if len(run) and ok[run[0]]:
+            xs = x[run]
+            polygons.append(np.column_stack([np.r_[xs, xs[::-1]], np.r_[lo[run], hi[run][::-1]]]))
+    return polygons
+
+
+def _draw_bands(ax, bands: list[tuple[list, tuple]]) -> None:
+    """Every band of a panel as one collection, in order, under its lines (as separate
+    ``fill_between`` calls would draw them, for a fraction of their cost)."""
+    polygons = [polygon for shapes, _ in bands for polygon in shapes]
+    if not polygons:
+        return
+    colours = [colour for shapes, colour in bands for _ in shapes]
+    ax.add_collection(PolyCollection(polygons, facecolors=colours, linewidths=0))
 
 
 def _label_curve_panel(ax, results, dataset: str, axis: str, validation: bool = False) -> None:
@@ -290,28 +311,31 @@ def plot_lr_sensitivity(results, data: pd.DataFrame | None = None) -> Figure:
             rows = panel[panel["method"] == method]
             style = method_style(method, methods)
             ok = rows[~rows["diverged"].astype(bool)]
-            ax.plot(ok["lr"], ok["score"], markersize=5, linewidth=1.2, **style)
+            if len(ok):  # (an empty line costs as much as a drawn one)
+                ax.plot(ok["lr"], ok["score"], markersize=5, linewidth=1.2, **style)
             added = ok[ok["extended"].astype(bool)]
-            ax.plot(
-                added["lr"],
-                added["score"],
-                linestyle="none",
-                marker=style["marker"],
-                markersize=5,
-                markerfacecolor="white",
-                markeredgecolor=style["color"],
-            )
+            if len(added):
+                ax.plot(
+                    added["lr"],
+                    added["score"],
+                    linestyle="none",
+                    marker=style["marker"],
+                    markersize=5,
+                    markerfacecolor="white",
+                    markeredgecolor=style["color"],
+                )
             tuned = ok[ok["tuned"].astype(bool)]
-            ax.plot(
-                tuned["lr"],
-                tuned["score"],
-                linestyle="none",
-                marker="o",
-                markersize=12,
-                markerfacecolor="none",
-                markeredgecolor=style["color"],
-                markeredgewidth=1.8,
-            )
+            if len(tuned):
+                ax.plot(
+                    tuned["lr"],
+                    tuned["score"],
+                    linestyle="none",
+                    marker="o",
+                    markersize=12,
+                    markerfacecolor="none",
+                    markeredgecolor=style["color"],
+                    markeredgewidth=1.8,
+                )
             for row in tuned[tuned["at_edge"].astype(bool)].itertuples():
                 ax.annotate(
                     "edge",
@@ -412,14 +436,16 @@ def plot_final_test(results, data: pd.DataFrame | None = None) -> Figure:
     """Test loss and test metric of every evaluation seed (early-stopped model).
 
     Two panels per dataset (loss, then accuracy or R²), two datasets to a row; per method
-    a box (quartiles, whiskers to the extremes) with every seed drawn on top. data:
-    ``final_test_data(results)``, computed if not given.
+    a box (quartiles, whiskers to the farthest seed within 1.5 IQR) with every seed drawn
+    on top. data: ``final_test_data(results)``, computed if not given.
     """
     data = final_test_data(results) if data is None else data
     methods, datasets = methods_of(results), datasets_of(results)
     width = max(3.4, 0.32 * len(methods) + 1.3)
     fig, axes = panels(2 * len(datasets), ncols=4, size=(width, 3.2))
     jitter = np.random.default_rng(0)
+    if "seed" in data:  # each seed its jitter in order of seed, whatever the rows' order
+        data = data.sort_values("seed", kind="stable")
     groups = data.groupby(["dataset", "method"], sort=False)
     for k, (dataset, column) in enumerate(
         (d, c) for d in datasets for c in ("test_loss", "test_metric")
@@ -446,22 +472,26 @@ def plot_final_test(results, data: pd.DataFrame | None = None) -> Figure:
 
 
 def _boxes_and_strips(ax, values: list[pd.Series], styles: list[dict], rng) -> None:
-    """One box per method (quartiles, whiskers to the extremes; drawn by one ``boxplot``
-    call for the panel) with every seed on top, or a note where a method has no value."""
+    """One box per method (quartiles, whiskers to the farthest seed within 1.5 IQR, as
+    ``boxplot`` draws them) with every seed on top, or a note where a method has no value."""
     shown = [i for i, v in enumerate(values) if len(v)]
-    if shown:
-        boxes = ax.boxplot(
-            [values[i].to_numpy() for i in shown],
-            positions=shown,
-            widths=0.55,
-            showfliers=False,
-            boxprops={"color": "0.45"},
-            whiskerprops={"color": "0.45"},
-            capprops={"color": "0.45"},
-            medianprops={"linewidth": 1.5},
-        )
-        for i, median in zip(shown, boxes["medians"], strict=True):
-            median.set_color(styles[i]["color"])
+    if shown:  # what ``boxplot`` draws, as two collections (it draws 30 lines a panel)
+        boxes, medians = [], []
+        quartiles = cbook.boxplot_stats([values[i].to_numpy() for i in shown])
+        for i, box in zip(shown, quartiles, strict=True):
+            half, cap = 0.55 / 2, 0.55 / 4
+            q1, q3, low, high = box["q1"], box["q3"], box["whislo"], box["whishi"]
+            boxes += [
+                [(i - half, q1), (i + half, q1), (i + half, q3), (i - half, q3), (i - half, q1)],
+                [(i, q1), (i, low)],
+                [(i, q3), (i, high)],
+                [(i - cap, low), (i + cap, low)],
+                [(i - cap, high), (i + cap, high)],
+            ]
+            medians.append([(i - half, box["med"]), (i + half, box["med"])])
+        ax.add_collection(LineCollection(boxes, colors="0.45", linewidths=1.0))
+        colours = [styles[i]["color"] for i in shown]
+        ax.add_collection(LineCollection(medians, colors=colours, linewidths=1.5))
     for position, (seeds, style) in enumerate(zip(values, styles, strict=True)):
         if seeds.empty:
             ax.text(
@@ -579,13 +609,14 @@ def _speed_bar(ax, position: int, row, seeds: pd.Series, zone: tuple, style: dic
     (epochs, zone), color = zone, style["color"]
     if row["status"] == "reached":
         ax.barh(position, row["center"], height=0.6, color=color, alpha=0.35)
-        ax.errorbar(
-            row["center"],
-            position,
-            xerr=[[row["center"] - row["lo"]], [row["hi"] - row["center"]]],
+        ax.plot(  # the interval, capped: one line whose markers are the caps (an errorbar
+            [row["lo"], row["hi"]],  # costs six times as much)
+            [position, position],
             color=color,
-            capsize=3,
             linewidth=1.2,
+            marker="|",
+            markersize=6,
+            markeredgewidth=1.2,
         )
     else:
         label = {
@@ -613,14 +644,17 @@ def _speed_bar(ax, position: int, row, seeds: pd.Series, zone: tuple, style: dic
             linespacing=1.0,
             bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
         )
+    if seeds.empty:
+        return
     filled = MarkerStyle(style["marker"]).is_filled()  # '+' and '1' have no edge to draw
-    ax.scatter(
-        seeds,
+    ax.plot(  # one artist for the seeds: markers of a line (a scatter costs five times as much)
+        seeds.to_numpy(dtype=float),
         np.full(len(seeds), position),
-        s=22,
-        color=color,
+        linestyle="none",
         marker=style["marker"],
+        markersize=np.sqrt(22),
+        color=color,
+        markeredgecolor="black" if filled else color,
+        markeredgewidth=0.4 if filled else 1.0,
         zorder=4,
-        edgecolors="black" if filled else None,
-        linewidths=0.4 if filled else None,
     )

@@ -12,6 +12,14 @@ it. The manifest's key is a SHA-256 digest of all three:
 - the code: the source of the ``bench`` and ``backprop`` packages, and the versions of the
   libraries that compute and draw (matplotlib, NumPy, pandas, Pillow, SciPy, scikit-learn).
 
+The trials and curves tables are hashed as sets of rows: their rows come in the order the
+store lists the populations, which is the order a run finished them in. A run that trains
+in parallel finishes them in an order of its own, and a rerun that reads every population
+back records them in the order it asks for them: the same results, another row order,
+which no figure shows (each row names its trial, and the figures order by the suite and by
+seed). So is the suite's list of populations (by key); the order of its methods and
+datasets, which the figures follow, counts.
+
 Not the store file's bytes: every ``bench run`` rewrites the store's provenance (its start
 and end times) even when it trains nothing, and figures never show provenance. The decision
 boundaries also read each method's stored parameters, which the tables do not hold; they
@@ -43,6 +51,7 @@ import pandas as pd
 MANIFEST_NAME = "figures.json"
 MANIFEST_VERSION = 1
 TABLES = ("trials", "curves", "summary", "comparisons", "ranking")
+UNORDERED = ("trials", "curves")  # hashed as sets of rows: their order is the populations' arrival
 LIBRARIES = ("matplotlib", "numpy", "pandas", "pillow", "scipy", "scikit-learn")
 
 
@@ -51,10 +60,22 @@ def figures_key(results, format: str) -> str:
     digest = hashlib.sha256(f"figures {MANIFEST_VERSION} {format}\n".encode())
     digest.update(code_version().encode())
     for name in TABLES:
-        _update_frame(digest, name, getattr(results, name))
+        _update_frame(digest, name, getattr(results, name), ordered=name not in UNORDERED)
     _update_friedman(digest, results.friedman)
-    digest.update(json.dumps(results.suite, sort_keys=True, default=str).encode())
+    digest.update(json.dumps(_suite_content(results.suite), sort_keys=True, default=str).encode())
     return digest.hexdigest()
+
+
+def _suite_content(suite: dict) -> dict:
+    """The suite as the figures read it: its populations in order of key (they are listed
+    in the order a run finished them), the order of its methods and datasets kept (which
+    ``sort_keys`` would lose)."""
+    populations = [json.dumps(p, sort_keys=True, default=str) for p in suite.get("populations", [])]
+    return {
+        **suite,
+        "populations": sorted(populations),
+        "order": [list(suite.get("methods", {})), list(suite.get("datasets", {}))],
+    }
 
 
 @cache
@@ -82,14 +103,21 @@ def _version(library: str) -> str:
         return "absent"
 
 
-def _update_frame(digest, name: str, frame: pd.DataFrame, index: bool = False) -> None:
+def _update_frame(
+    digest, name: str, frame: pd.DataFrame, index: bool = False, ordered: bool = True
+) -> None:
+    """Add a table to ``digest``: its name, length, columns and dtypes, and its rows (their
+    order too, unless ``ordered`` is False)."""
     columns = [f"{c}:{t}" for c, t in frame.dtypes.astype(str).items()]
     digest.update(json.dumps([name, len(frame), columns], default=str).encode())
     try:
         rows = pd.util.hash_pandas_object(frame, index=index).to_numpy()
     except TypeError:  # a cell pandas cannot hash (a list, a dict): its text
-        rows = frame.to_csv(index=index).encode()
-    digest.update(np.ascontiguousarray(rows).tobytes() if isinstance(rows, np.ndarray) else rows)
+        lines = frame.to_csv(index=index).splitlines(keepends=True)
+        rows = "".join(lines if ordered else lines[:1] + sorted(lines[1:])).encode()
+    else:
+        rows = np.ascontiguousarray(rows if ordered else np.sort(rows)).tobytes()
+    digest.update(rows)
 
 
 def _update_friedman(digest, friedman) -> None:

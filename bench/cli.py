@@ -217,10 +217,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Train a suite, then write tables and report and say where they are."""
+    workers = None
     if args.cluster is None and (args.jobs or os.cpu_count() or 1) > 1:
         from bench.worker import start_workers  # they start while this process loads the suite
 
-        start_workers(args.jobs or os.cpu_count(), kernels=args.engine != "numpy")
+        workers = start_workers(args.jobs or os.cpu_count(), kernels=args.engine != "numpy")
     from bench.runner import run
     from bench.suite import load_suite
 
@@ -234,7 +235,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         cluster=args.cluster,
         replace=args.replace,
         engine=args.engine,
+        tables=False,  # written by finish, while the figures are drawn
     )
+    if workers is not None:  # they leave while the report is written, not at exit
+        workers.shutdown(wait=False)
     jobs = 1 if args.cluster else (args.jobs or os.cpu_count() or 1)
     finish(results, jobs=jobs, format=args.format)
     return 0
@@ -245,7 +249,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench.tables import load
 
     results = load(args.dir)
-    results.write_tables()
     if results.missing:
         source = results.suite.get("source", "SUITE").removeprefix("builtin:")
         print(
@@ -328,15 +331,16 @@ def print_warnings(suite) -> None:
 
 
 def finish(results, jobs: int, format: str = "png") -> None:
-    """Print where the tables are, the ranking, and write the report (its figures drawn by
-    ``jobs`` processes, as ``format`` files)."""
+    """Write the tables and the report (its figures drawn by ``jobs`` processes, as
+    ``format`` files, the tables written meanwhile), print where they are and the ranking."""
     import pandas as pd
 
-    print(f"store:  {results.store_path}")
-    print(f"tables: {results.out / 'tables'}")
     from bench.report import write_report
 
-    print(f"report: {write_report(results, jobs=jobs, format=format)}")
+    report = write_report(results, jobs=jobs, format=format, meanwhile=results.write_tables)
+    print(f"store:  {results.store_path}")
+    print(f"tables: {results.out / 'tables'}")
+    print(f"report: {report}")
     if len(results.ranking):
         with pd.option_context("display.width", 200):
             print(

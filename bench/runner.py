@@ -494,6 +494,7 @@ def run(
     cluster: str | None = None,
     replace: bool = False,
     engine: str | None = None,
+    tables: bool = True,
 ) -> Results:
     """Run a suite's protocol into ``out`` (default results/<suite name>); return its Results.
 
@@ -506,6 +507,8 @@ def run(
     replace: let this suite take a folder that holds another suite's results (by name).
     engine: the training engine, "auto" (the suite's default), "numpy" or "compiled"; auto
         is resolved once per population, here, and the engine is part of its key.
+    tables: write DIR/tables/*.csv at the end (False: the caller writes them,
+        ``Results.write_tables``; the command line does while it draws the figures).
 
     A folder holds one suite. A suite of another name than the one recorded in the store is
     a StoreError unless ``replace``; a changed definition under the same name, or a replaced
@@ -564,5 +567,6 @@ def run(
             record.update(finished_at=now(), trained=driver.trained, reused=driver.reused)
             store.set_meta(provenance=record)
         finished = load(out)
-        finished.write_tables()
+        if tables:
+            finished.write_tables()
     return finished

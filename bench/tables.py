@@ -243,25 +243,27 @@ def build_trials(stored: pd.DataFrame, populations: pd.DataFrame, suite: dict) -
     trials["cpu"] = trials["population"].map(axes["cpu"])
     trials["calibration_se"] = trials["population"].map(axes["calibration_se"]).astype(float)
     grids = {name: spec.get("lrs", []) for name, spec in suite["methods"].items()}
-    trials["extended"] = [
-        not np.any(np.isclose(lr, grids.get(method, []), rtol=1e-12, atol=0))
-        for method, lr in zip(trials["method"], trials["lr"], strict=True)
-    ]
+    extended = np.ones(len(trials), dtype=bool)
+    for method, rows in trials.groupby("method", sort=False).indices.items():
+        grid = np.asarray(grids.get(method, []), dtype=float)
+        lrs = trials["lr"].to_numpy()[rows]
+        extended[rows] = ~np.isclose(lrs[:, None], grid[None, :], rtol=1e-12, atol=0).any(axis=1)
+    trials["extended"] = extended
     row_zero = trials["train_curve"].map(lambda curve: curve[0])
     trials["final_train_loss"] = trials["final_train_loss"].where(~trials["diverged"], row_zero)
     trials["test_error"] = 1.0 - trials["test_metric"]
     targets = {name: spec.get("target_loss") for name, spec in suite["datasets"].items()}
-    costs = [
-        metrics.cost_to_target(
-            row.train_curve,
-            {
-                "samples": axes.at[row.population, "samples"],
-                "steps": axes.at[row.population, "steps"],
-                "seconds": axes.at[row.population, "seconds_axis"],
-            },
-            targets.get(row.dataset),
+    cost_axes = {  # per population: its cost axes, by the names cost_to_target gives them
+        key: {"samples": samples, "steps": steps, "seconds": seconds}
+        for key, samples, steps, seconds in zip(
+            axes.index, axes["samples"], axes["steps"], axes["seconds_axis"], strict=True
         )
-        for row in trials.itertuples()
+    }
+    costs = [
+        metrics.cost_to_target(curve, cost_axes[population], targets.get(dataset))
+        for curve, population, dataset in zip(
+            trials["train_curve"], trials["population"], trials["dataset"], strict=True
+        )
     ]
     trials = pd.concat([trials, pd.DataFrame(costs, index=trials.index)], axis=1)
     trials["target_reached"] = [
@@ -281,7 +283,8 @@ def build_curves(stored: pd.DataFrame, populations: pd.DataFrame) -> pd.DataFram
     repeat = {c: np.repeat(stored[c].to_numpy(), lengths) for c in names}
 
     def per_trial(column: str) -> np.ndarray:
-        return np.concatenate([axes.at[key, column] for key in stored["population"]])
+        axis = axes[column].to_dict()
+        return np.concatenate([axis[key] for key in stored["population"]])
 
     return pd.DataFrame(
         {

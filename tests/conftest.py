@@ -10,6 +10,8 @@ copies it first.
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -82,3 +84,22 @@ def planted_report(planted) -> Path:
     from bench import report
 
     return report.write_report(planted.results, planted.figures)
+
+
+@pytest.fixture
+def reports(monkeypatch):
+    """bench.report replaced by a module whose write_report records its calls and does the
+    caller's ``meanwhile`` work (the tables), drawing nothing: tests about training, the
+    store and the command line (drawing is tested with the report, test_report.py)."""
+    calls = []
+
+    def write_report(results, jobs=1, format="png", meanwhile=None):
+        calls.append(results)
+        if meanwhile is not None:
+            meanwhile()
+        return results.out / "report.html"
+
+    stub = types.ModuleType("bench.report")
+    stub.write_report = write_report
+    monkeypatch.setitem(sys.modules, "bench.report", stub)
+    return calls

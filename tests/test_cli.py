@@ -15,7 +15,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-import types
 
 import pandas as pd
 import pytest
@@ -46,24 +45,6 @@ def finished(tmp_path_factory):
     out = folder / "out"
     done = bench_command("run", "--suite", write_suite(folder), "--out", out, "--jobs", "1")
     return out, done
-
-
-@pytest.fixture
-def reports(monkeypatch):
-    """bench.report replaced by a module whose write_report records its calls: drawing is
-    tested with the report (test_report.py)."""
-    calls = []
-
-    def write_report(results, jobs=1, format="png", meanwhile=None):
-        calls.append(results)
-        if meanwhile is not None:  # the caller's work, e.g. writing the tables
-            meanwhile()
-        return results.out / "report.html"
-
-    stub = types.ModuleType("bench.report")
-    stub.write_report = write_report
-    monkeypatch.setitem(sys.modules, "bench.report", stub)
-    return calls
 
 
 def stored_trials(out) -> int:

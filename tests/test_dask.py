@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-import types
 
 import pytest
 from helpers import assert_same_results, require_module, stored_populations, write_suite
@@ -170,14 +169,6 @@ def marked(cluster, tmp_path_factory):
     folder = tmp_path_factory.mktemp("marked")
     path = write_suite(folder, MARKED, "marked.toml")
     return path, bench.run(path, out=folder / "reference", jobs=1, progress=False)
-
-
-@pytest.fixture
-def reports(monkeypatch):
-    """bench.report replaced by a stub module: these tests are about training."""
-    stub = types.ModuleType("bench.report")
-    stub.write_report = lambda results, jobs=1, format="png": results.out / "report.html"
-    monkeypatch.setitem(sys.modules, "bench.report", stub)
 
 
 @pytest.mark.slow

@@ -16,7 +16,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -100,14 +99,6 @@ def copy(tiny, tmp_path):
     """A copy of the tiny run's results folder (conftest.tiny), to damage: (suite path, the
     copy)."""
     return tiny.path, shutil.copytree(tiny.out, tmp_path / "out")
-
-
-@pytest.fixture
-def reports(monkeypatch):
-    """bench.report replaced by a stub module: these tests are about the store."""
-    stub = types.ModuleType("bench.report")
-    stub.write_report = lambda results, jobs=1, format="png": results.out / "report.html"
-    monkeypatch.setitem(sys.modules, "bench.report", stub)
 
 
 # ------------------------------------------------------------------------------ the folder lock

@@ -70,13 +70,14 @@ from backprop.optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSp
 INSTALL = "pip install 'backprop-bench[fast]'"
 ENGINES = ("auto", "numpy", "compiled")
 BUILT_INS = (SGD, Adagrad, Adadelta, RMSprop, Adam, AdamW, NAdam)
-# "auto" trains with the compiled engine up to this many numbers in a replica's batch of inputs
-# (B x d); beyond, NumPy's BLAS products win. Measured side by side, one BLAS thread: the
-# compiled engine is faster at every population size K (1 to 32 alike) with batches of 1 to
-# 512 on the default suite's networks, and on the full batch of 20,000 moons (B x d = 40,000:
-# 2x); NumPy ties or wins on the full batch of digits (1078 x 64 = 68,992: 0.9-1.0x) and
-# beyond (tests/perf/test_compiled_perf.py)
-COMPILED_UP_TO = 65536
+# "auto" trains with the compiled engine while a replica's batch B times its largest weight
+# matrix (fan_in x fan_out) stays below this many multiply-adds; beyond, NumPy's BLAS products
+# win. Measured side by side, one BLAS thread: compiled 1.0-2.2x at every K from 1 to 256 on
+# the default suite's networks at batches of 1 to 512, 2x on the full batch of 20,000 moons
+# (2-32-1: 1.3 M); NumPy ties or wins on digits' full batch (1078 x 64 x 32 = 2.2 M: 0.9-1.0x),
+# with two hidden layers of 64 or 128 at batches of 256 (1.0 M, 4.2 M: 0.9x, 0.7x) and beyond
+# (tests/perf/test_compiled_perf.py)
+COMPILED_UP_TO = 1 << 21
 REPORT_COMPILE_FROM = 5.0  # seconds: without numba's cache statistics, a slower load compiled
 
 HIDDEN = {"relu": 0, "leaky_relu": 1, "sigmoid": 2, "tanh": 3, "identity": 4}
@@ -722,6 +723,7 @@ def resolve_engine(
     batch_size: int | None,
     population: int = 1,
     dtype=None,
+    sizes=None,
 ) -> tuple[str, str]:
     """The engine a run trains with, "numpy" or "compiled", and the reason, in words.
 
@@ -730,17 +732,20 @@ def resolve_engine(
         optimizer, X, batch_size: as for ``train`` (X (n, d) or (K, n, d)).
         population: K, the number of replicas.
         dtype: the parameters' dtype (default X's, float64 for non-float X).
+        sizes: the network's layer sizes (``MLP.sizes``: d, the hidden widths, m); None
+            counts the inputs only, as a layer d x 1.
 
     "auto" picks "compiled" where it fits and pays: numba installed, a built-in optimizer,
-    float64, data shared by the replicas, and at most COMPILED_UP_TO numbers in a replica's
-    batch of inputs (B x d), beyond which NumPy's BLAS products are faster (a full batch of
-    a large data set always is). The population size does not decide: the compiled engine
-    trains a replica as fast alone as in a population, and so does NumPy's per replica, from
-    K = 1 to 32 (measured). Nor can the hidden widths, which are not known here: layers of
-    hundreds of units make the compiled engine slower even in small batches (0.65-0.9x with
-    two hidden layers of 256 at batches of 32 to 512), where asking for "numpy" pays.
-    Asking for "compiled" where it does not fit raises a ValueError saying why (an
-    ImportError without numba); where it is slower, it trains.
+    float64, data shared by the replicas, and a step whose largest product is small: a
+    replica's batch B times its largest weight matrix (fan_in x fan_out) below
+    COMPILED_UP_TO multiply-adds. Beyond, NumPy's BLAS products are faster: a full batch
+    of a large data set, or wide layers in large batches (measured: two hidden layers of
+    128 at batches of 256, 0.7x; digits' full batch, 0.9-1.0x; one layer of 256 at
+    batches of 32, still 1.4-1.6x). The population size does not decide: the compiled
+    engine trains each replica alone, and is faster than NumPy's batched products from
+    K = 1 to 256 at these sizes (1.0-2.2x at batches of 32, measured). Asking for
+    "compiled" where it does not fit raises a ValueError saying why (an ImportError
+    without numba); where it is slower, it trains.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
@@ -762,16 +767,13 @@ def resolve_engine(
         return "numpy", misfit
     n, d = np.shape(X)[-2], np.shape(X)[-1]
     batch = n if batch_size is None else min(batch_size, n)
-    size = batch * d
-    if size > COMPILED_UP_TO:
-        return "numpy", (
-            f"batches of {batch} samples x {d} inputs = {size} numbers per replica per step "
-            f"> {COMPILED_UP_TO}, where NumPy's batched products are faster"
-        )
-    return "compiled", (
-        f"batches of {batch} samples x {d} inputs = {size} numbers per replica per step "
-        f"<= {COMPILED_UP_TO}, where the compiled engine is faster"
-    )
+    sizes = [d, 1] if sizes is None else [int(size) for size in sizes]
+    fan_in, fan_out = max(zip(sizes[:-1], sizes[1:], strict=True), key=lambda io: io[0] * io[1])
+    work = batch * fan_in * fan_out
+    words = f"batches of {batch} x the largest layer, {fan_in} x {fan_out}, = {work} multiply-adds"
+    if work >= COMPILED_UP_TO:
+        return "numpy", f"{words} >= {COMPILED_UP_TO}, where NumPy's batched products are faster"
+    return "compiled", f"{words} < {COMPILED_UP_TO}, where the compiled engine is faster"
 
 
 # ----------------------------------------------------------------- one run's state

@@ -254,7 +254,9 @@ class _Loop:
     epoch; the gradient buffers and the optimizer's own state are then never made."""
 
     def __init__(self, net, optimizer, flat, X, Y, X_val, Y_val, seeds, batch, engine="auto"):
-        engine = compiled.resolve_engine(engine, optimizer, X, batch, len(seeds), flat.dtype)[0]
+        engine = compiled.resolve_engine(
+            engine, optimizer, X, batch, len(seeds), flat.dtype, net.sizes
+        )[0]
         self.net, self.optimizer, self.flat = net, optimizer, flat
         self.params = net.unflatten(flat)
         self.weights = net.augmented(flat)

@@ -126,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "numpy", "compiled"),
         default="auto",
         help="training engine (default auto: the compiled one, with numba installed, where a "
-        "replica's batch holds up to 65536 input values (batch x features), NumPy's for larger "
-        "batches; chosen once per population and part of its key)",
+        "replica's batch x its largest weight matrix is below 2^21 multiply-adds, NumPy's for "
+        "larger steps; chosen once per population and part of its key)",
     )
     add_format(run)
     run.set_defaults(command=cmd_run)

@@ -215,13 +215,15 @@ def resolve_engines(
     its calibration times: each method's single trial with the engine that suits it, so that
     no method's seconds pay for another's engine). "auto" becomes "compiled" where numba is
     installed and the compiled engine fits and pays, else "numpy"."""
-    X = dataset_for(dataset).X_train
+    data = dataset_for(dataset)
+    sizes = [data.n_features, *suite.hidden, data.n_outputs]
 
     def resolve(chosen: tuple) -> str:
         optimizer = method.population_optimizer(chosen)
         return compiled.resolve_engine(
-            suite.engine, optimizer, X, method.batch_size, len(chosen), np.float64
-        )[0]
+            suite.engine, optimizer, data.X_train, method.batch_size, len(chosen), np.float64,
+            sizes,
+        )[0]  # fmt: skip
 
     return resolve(trials), resolve(trials[:1]) if phase == "eval" else ""
 

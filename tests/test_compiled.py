@@ -232,25 +232,29 @@ def test_without_numba_compiled_says_how_to_install_it_and_auto_trains_with_nump
     np.testing.assert_array_equal(auto.train_loss, numpy_run.train_loss)
 
 
-def test_auto_picks_compiled_for_small_batches_of_inputs_and_numpy_for_large(numba):
+def test_auto_picks_compiled_for_small_steps_and_numpy_for_large(numba):
+    """The step's largest product (a replica's batch x its largest weight matrix) decides,
+    not K: the suite's digits in batches of 32 are compiled, their full batch is not, nor are
+    wide layers in large batches, while one layer of 256 in batches of 32 still is."""
     resolve = compiled.resolve_engine
     assert resolve("auto", SGD(lr=0.1), X2, 1, population=25)[0] == "compiled"
     assert resolve("auto", Adam(), X2, 32, population=1)[0] == "compiled"
-    assert resolve("auto", Adam(), X2, 32, population=32)[0] == "compiled"  # K does not decide
-    digits = np.zeros((1078, 64))  # the suite's digits: batches of 32 compiled, the full batch not
-    engine, reason = resolve("auto", Adam(), digits, 32, population=21)
+    assert resolve("auto", Adam(), X2, 32, population=256)[0] == "compiled"  # K does not decide
+    digits, network = np.zeros((1078, 64)), [64, 32, 10]
+    engine, reason = resolve("auto", Adam(), digits, 32, population=21, sizes=network)
     assert engine == "compiled"
-    assert reason.endswith("= 2048 numbers per replica per step <= 65536, where the compiled "
-                           "engine is faster")  # fmt: skip
-    assert resolve("auto", SGD(lr=0.1), digits, None, population=10)[0] == "numpy"
-    assert resolve("auto", SGD(lr=0.1), np.zeros((20_000, 2)), None)[0] == "compiled"
+    assert reason == ("batches of 32 x the largest layer, 64 x 32, = 65536 multiply-adds "
+                      "< 2097152, where the compiled engine is faster")  # fmt: skip
+    assert resolve("auto", SGD(lr=0.1), digits, None, 10, sizes=network)[0] == "numpy"
+    moons = np.zeros((20_000, 2))  # a full batch of 1.3 M multiply-adds: compiled, 2x
+    assert resolve("auto", SGD(lr=0.1), moons, None, sizes=[2, 32, 1])[0] == "compiled"
+    wide = np.zeros((1000, 2))
+    assert resolve("auto", Adam(), wide, 256, sizes=[2, 128, 128, 1])[0] == "numpy"
+    assert resolve("auto", Adam(), wide, 32, sizes=[2, 256, 1])[0] == "compiled"
     X_big = np.zeros((50_000, 20))
-    engine, reason = resolve("auto", SGD(lr=0.1), X_big, None)
+    engine, reason = resolve("auto", SGD(lr=0.1), X_big, None, sizes=[20, 256, 256, 10])
     assert engine == "numpy"
-    assert (
-        "batches of 50000 samples x 20 inputs = 1000000 numbers per replica per step > 65536"
-        in reason
-    )
+    assert "batches of 50000 x the largest layer, 256 x 256, = 3276800000 multiply-adds" in reason
     assert resolve("numpy", SGD(lr=0.1), X2, 1) == ("numpy", "asked for")
     with pytest.raises(ValueError, match="engine must be one of .* got 'fast'"):
         resolve("fast", SGD(lr=0.1), X2, 1)

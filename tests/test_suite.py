@@ -956,8 +956,8 @@ def test_each_population_s_engine_is_resolved_once_from_the_suite_s(tmp_path, mo
     moons = suite.datasets[0]
     trials = [(0.01, (), s) for s in range(3)]
     monkeypatch.setattr(bench.suite.compiled, "available", lambda: True)
-    monkeypatch.setattr(bench.suite.compiled, "COMPILED_UP_TO", 64)  # input values per batch
-    # auto: the compiled engine for batches of 1 sample, NumPy for full batches beyond 64 values
+    monkeypatch.setattr(bench.suite.compiled, "COMPILED_UP_TO", 2048)  # multiply-adds a step
+    # auto: the compiled engine for batches of 1 sample, NumPy for full batches beyond 2048
     assert suite.population(sgd, moons, "tune", trials).engine == "compiled"
     full = suite.population(gd, moons, "eval", trials)
     assert (full.engine, full.timing_engine) == ("numpy", "numpy")

@@ -217,11 +217,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Train a suite, then write tables and report and say where they are."""
+    jobs = 1 if args.cluster else (args.jobs or os.cpu_count() or 1)  # local processes
     workers = None
-    if args.cluster is None and (args.jobs or os.cpu_count() or 1) > 1:
+    if jobs > 1:
         from bench.worker import start_workers  # they start while this process loads the suite
 
-        workers = start_workers(args.jobs or os.cpu_count(), kernels=args.engine != "numpy")
+        workers = start_workers(jobs, kernels=args.engine != "numpy")
     from bench.runner import run
     from bench.suite import load_suite
 
@@ -239,7 +240,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if workers is not None:  # they leave while the report is written, not at exit
         workers.shutdown(wait=False)
-    jobs = 1 if args.cluster else (args.jobs or os.cpu_count() or 1)
     finish(results, jobs=jobs, format=args.format)
     return 0
 

@@ -30,11 +30,7 @@ import numpy as np
 import pandas as pd
 
 from bench.datasets import DatasetSpec
-from bench.methods import (
-    Hyperparameters,
-    MethodSpec,
-    parse_hyperparameters,
-)
+from bench.methods import Hyperparameters, MethodSpec, parse_hyperparameters
 from bench.suite import Population, Suite
 
 TUNING_RULE = (

@@ -15,8 +15,8 @@ on ``jobs`` or on where they were trained. One run at a time writes into a resul
 it holds DIR/.lock for its duration. A folder holds one suite (``claim_folder``): another
 suite's name is refused unless ``replace``, and a changed definition is said in one line.
 
-What a worker runs, training one population and timing it, is ``bench.worker``; local
-workers are given the suite's datasets when they start, so they build none.
+What a worker runs, training one population and timing it, is ``bench.worker``; a local
+worker is sent each population with the dataset this process built, so it builds none.
 """
 
 from __future__ import annotations

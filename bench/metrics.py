@@ -110,11 +110,12 @@ def confidence_interval(
     values = np.asarray(values, dtype=float)
     if len(values) < 2 or not np.all(np.isfinite(values)) or (log and np.any(values <= 0)):
         return np.nan, np.nan, np.nan
-    from scipy import stats  # here, not at the top: a worker process never needs it
+    from scipy import special  # here, not at the top: a worker process never needs it
 
     x = np.log(values) if log else values
     center = x.mean()
-    half = stats.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+    t = special.stdtrit(len(x) - 1, (1 + level) / 2)  # scipy.stats.t.ppf, without importing it
+    half = t * x.std(ddof=1) / np.sqrt(len(x))
     lo, hi = center - half, center + half
     if log:
         return float(np.exp(center)), float(np.exp(lo)), float(np.exp(hi))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import special
 from scipy import stats as scipy_stats
 
 from bench import stats
@@ -268,6 +269,38 @@ def test_nemenyi_critical_difference_matches_demsar():
     q = result.critical_difference / np.sqrt(4 * 5 / (6 * 14))
     assert q == pytest.approx(2.569, abs=5e-4)
     assert result.critical_difference == pytest.approx(1.25, abs=5e-3)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 6, 10, 20, 50, 100])
+def test_range_quantile_matches_scipy_studentized_range_at_infinite_df(k):
+    for p in (0.5, 0.9, 0.95, 0.99, 0.999):
+        expected = scipy_stats.studentized_range.ppf(p, k, np.inf)
+        assert stats.range_quantile(p, k) == pytest.approx(expected, rel=1e-11)
+    if k == 2:  # the range of two normals is |z1 - z2|, sqrt(2) times a half-normal
+        exact = np.sqrt(2) * scipy_stats.norm.ppf(0.975)
+        assert stats.range_quantile(0.95, 2) == pytest.approx(exact, rel=1e-13)
+
+
+def test_range_quantile_rejects_what_has_no_quantile():
+    with pytest.raises(ValueError, match="p must be in"):
+        stats.range_quantile(1.0, 4)
+    with pytest.raises(ValueError, match="k must be >= 2"):
+        stats.range_quantile(0.95, 1)
+
+
+def test_the_special_functions_used_give_scipy_stats_numbers_exactly():
+    # bench.stats and the figures call scipy.special instead of importing scipy.stats
+    rng = np.random.default_rng(12)
+    q, df = rng.uniform(1e-6, 0.5, 500), rng.integers(1, 10_000, 500).astype(float)
+    x, k = rng.normal(0, 5, 500), rng.integers(1, 30, 500).astype(float)
+    assert np.array_equal(-special.stdtrit(df, q), scipy_stats.t.isf(q, df))
+    assert np.array_equal(special.stdtrit(df, 1 - q), scipy_stats.t.ppf(1 - q, df))
+    assert np.array_equal(special.ndtr(x), scipy_stats.norm.cdf(x))
+    assert np.array_equal(special.chdtrc(k, abs(x) * 5), scipy_stats.chi2.sf(abs(x) * 5, k))
+    scores = rng.integers(0, 4, (40, 6)).astype(float)
+    scores[scores == 3] = np.inf
+    ranks = stats.friedman(pd.DataFrame(scores)).ranks.to_numpy()
+    assert np.array_equal(ranks, scipy_stats.rankdata(scores, axis=1))
 
 
 def test_friedman_statistic_matches_scipy_with_ties():

@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.markers import MarkerStyle
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
-from scipy import stats
+from scipy import special
 
 from bench import metrics, protocol
 from bench.plots.runs import datasets_of, methods_of, task_of
@@ -65,7 +65,7 @@ def log_intervals(
     mean, sd, n, bad = by["log"].mean(), by["log"].std(ddof=1), by.size(), by["bad"].any()
     ok = ((n >= 2) & ~bad).to_numpy()
     with np.errstate(invalid="ignore"):
-        half = stats.t.ppf((1 + level) / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+        half = special.stdtrit(np.maximum(n - 1, 1), (1 + level) / 2) * sd / np.sqrt(n)  # t.ppf
     parts = {"center": mean, "lo": mean - half, "hi": mean + half}
     return pd.DataFrame(
         {k: np.where(ok, np.exp(v), np.nan) for k, v in parts.items()}, index=n.index

@@ -363,14 +363,24 @@ def encode_targets(y: np.ndarray, task: str, output: str) -> np.ndarray:
 _built: dict[str, Dataset] = {}  # per process: dataset_for's datasets, by spec
 
 
+def spec_key(spec: DatasetSpec) -> str:
+    """The text that identifies a dataset: its spec as sorted JSON (equal specs, equal data)."""
+    return json.dumps(jsonable(asdict(spec)), sort_keys=True)
+
+
 def dataset_for(spec: DatasetSpec) -> Dataset:
     """The dataset of ``spec``, built once per process and then reused (it is deterministic
     from the spec): checking a suite, training its populations in this process and drawing
     its figures share one build."""
-    key = json.dumps(jsonable(asdict(spec)), sort_keys=True)
+    key = spec_key(spec)
     if key not in _built:
         _built[key] = load_dataset(spec)
     return _built[key]
+
+
+def built(spec: DatasetSpec) -> Dataset | None:
+    """The dataset of ``spec`` if this process has built it already, else None."""
+    return _built.get(spec_key(spec))
 
 
 def load_dataset(spec: DatasetSpec) -> Dataset:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from backprop import compiled
 from bench.common import jsonable
-from bench.datasets import dataset_for
+from bench.datasets import dataset_for, spec_key
 from bench.protocol import Chain, chains, describe, planned_trials
 from bench.store import STORE_NAME, PopulationResult, Store, StoreError, hold_folder
 from bench.suite import Population, Suite, SuiteWarning, check_engine, load_suite
@@ -555,6 +555,7 @@ def run(
             if note:
                 print(note, file=sys.stderr, flush=True)
             store.set_meta(suite=suite_record(suite, []), provenance=record)
+            store.save_datasets((spec_key(d), dataset_for(d)) for d in suite.datasets)
             driver = Driver(suite, store, backend, force, report)
             driver.run()
             report.close()

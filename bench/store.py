@@ -21,6 +21,11 @@ Tables:
                  best_params (the early-stopped ones; evaluation trials only)
     curves       one row per trial: population, trial, train_loss and val_loss as float64
                  blobs of E + 1 values (NaN from diverged_epoch on)
+    datasets     one row per dataset a run trained on, written when it starts: key
+                 (``datasets.spec_key``), name, task, output, loss, and arrays (an .npz of
+                 X_train, Y_train, X_val, Y_val, X_test, Y_test); a report reads them back
+                 instead of building them (scikit-learn's import alone takes 0.7 s). A store
+                 written before this table existed has none: its datasets are built again.
 
 SQLite holds no NaN: a NaN loss is stored as NULL and reads back as NaN. The store runs in
 WAL mode, so a killed process loses only the populations it had not committed. A store is
@@ -33,9 +38,11 @@ DIR/.lock, which the kernel releases when the process ends, however it ends.
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import sqlite3
+import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +52,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bench.datasets import Dataset
 from bench.metrics import final_losses
 from bench.suite import SCHEMA_VERSION
 
@@ -79,7 +87,13 @@ CREATE TABLE IF NOT EXISTS curves (
     PRIMARY KEY (population, trial)
 );
 """
-TABLES = ("meta", "populations", "trials", "curves")
+TABLES = ("meta", "populations", "trials", "curves")  # every store has these
+DATASETS = """
+CREATE TABLE IF NOT EXISTS datasets (
+    key TEXT PRIMARY KEY, name TEXT NOT NULL, task TEXT NOT NULL, output TEXT NOT NULL,
+    loss TEXT NOT NULL, arrays BLOB NOT NULL
+)"""  # created by the first run that stores its datasets
+DATASET_ARRAYS = ("X_train", "Y_train", "X_val", "Y_val", "X_test", "Y_test")
 # Files that passed SQLite's quick_check in this process, as (path, size, mtime): reading
 # every page costs ~25 ms per 30 MB once cached, and a store is opened often (final_params).
 _checked: set[tuple[str, int, int]] = set()
@@ -273,7 +287,8 @@ class Store:
         stat = self.path.stat()
         state = (str(self.path.resolve()), stat.st_size, stat.st_mtime_ns)
         if state not in _checked:
-            problems = [row[0] for row in self.db.execute("PRAGMA quick_check")]
+            # each problem on one line (SQLite's can span several)
+            problems = [" ".join(row[0].split()) for row in self.db.execute("PRAGMA quick_check")]
             if problems != ["ok"]:
                 raise sqlite3.DatabaseError(f"damaged: {'; '.join(problems[:3])}")
             _checked.add(state)
@@ -308,6 +323,41 @@ class Store:
             return default if row is None else json.loads(row[0])
         except ValueError as err:
             raise StoreError(self.damaged(f"its meta value {key!r} is not JSON: {err}")) from None
+
+    # ----------------------------------------------------------------------- datasets
+
+    def save_datasets(self, datasets: Iterable[tuple[str, Dataset]]) -> None:
+        """Store each (key, Dataset) not stored yet, in one transaction; key: ``spec_key``."""
+        with self.db:
+            self.db.execute(DATASETS)
+            stored = {row[0] for row in self.db.execute("SELECT key FROM datasets")}
+            for key, data in datasets:
+                if key in stored:
+                    continue
+                arrays = io.BytesIO()
+                np.savez(arrays, **{name: getattr(data, name) for name in DATASET_ARRAYS})
+                self.db.execute(
+                    "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, data.name, data.task, data.output, data.loss, arrays.getvalue()),
+                )
+
+    def dataset(self, key: str) -> Dataset | None:
+        """The Dataset stored under ``key`` (``spec_key``); None when this store has none."""
+        try:
+            row = self.db.execute(
+                "SELECT name, task, output, loss, arrays FROM datasets WHERE key = ?", (key,)
+            ).fetchone()
+        except sqlite3.OperationalError:  # no datasets table: a store from before they were kept
+            return None
+        if row is None:
+            return None
+        name, task, output, loss, blob = row
+        try:
+            with np.load(io.BytesIO(blob), allow_pickle=False) as arrays:
+                values = {array: arrays[array] for array in DATASET_ARRAYS}
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            raise StoreError(self.damaged(f"its dataset {name!r} cannot be read: {err}")) from None
+        return Dataset(name=name, task=task, output=output, loss=loss, **values)
 
     # ----------------------------------------------------------------------- populations
 

@@ -164,14 +164,20 @@ class Results:
         return self.network(dataset).unflatten(flat[None, :])
 
     def dataset(self, name: str):
-        """The Dataset ``name`` as the suite built it (regenerated from its stored spec)."""
-        from bench.datasets import DatasetSpec, dataset_for
+        """The Dataset ``name`` the suite trained on: built already in this process, else the
+        store's copy (``Store.dataset``), else built again from its stored spec."""
+        from bench.datasets import DatasetSpec, built, dataset_for, spec_key
 
         if name not in self._datasets:
             specs = self.suite.get("datasets", {})
             if name not in specs:
                 raise KeyError(f"no dataset {name!r} in {self.out}; it has {sorted(specs)}")
-            self._datasets[name] = dataset_for(DatasetSpec.from_dict(specs[name]))
+            spec = DatasetSpec.from_dict(specs[name])
+            data = built(spec)
+            if data is None:
+                with Store(self.store_path) as store:
+                    data = store.dataset(spec_key(spec))
+            self._datasets[name] = data if data is not None else dataset_for(spec)
         return self._datasets[name]
 
     def network(self, dataset_name: str) -> MLP:

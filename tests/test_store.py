@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 import sqlite3
+import subprocess
+import sys
 from datetime import datetime
 
 import numpy as np
@@ -252,3 +256,53 @@ def test_a_store_of_a_newer_schema_is_refused_too(tmp_path):
     write_old_store(path, schema=SCHEMA_VERSION + 1)
     with pytest.raises(StoreError, match="written by a newer backprop-bench"):
         Store(path)
+
+
+# ------------------------------------------------------------------------------ datasets
+
+
+def test_a_run_stores_the_datasets_it_trained_on_and_a_report_reads_them_back(tiny):
+    from bench.datasets import DatasetSpec, dataset_for, spec_key
+
+    specs = [DatasetSpec.from_dict(d) for d in tiny.results.suite["datasets"].values()]
+    with Store(tiny.out / "runs.sqlite") as store:
+        for spec in specs:
+            stored, built = store.dataset(spec_key(spec)), dataset_for(spec)
+            for name in (field.name for field in dataclasses.fields(built)):
+                a, b = getattr(stored, name), getattr(built, name)
+                assert a == b if isinstance(b, str) else np.array_equal(a, b), name
+        assert store.dataset("no such spec") is None
+    # a fresh process reads them from the store: it never imports scikit-learn (0.7 s)
+    code = (
+        "import sys, bench\n"
+        f"results = bench.load({str(tiny.out)!r})\n"
+        "sizes = [len(results.dataset(name).X_test) for name in results.suite['datasets']]\n"
+        "print(sizes, 'sklearn' in sys.modules, 'scipy.stats' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    sizes = [len(dataset_for(spec).X_test) for spec in specs]
+    assert done.stdout.split("]")[1].split() == ["False", "False"]
+    assert done.stdout.startswith(str(sizes))
+
+
+def test_a_store_without_datasets_builds_them_and_a_damaged_one_is_an_error(
+    tiny, tmp_path, monkeypatch
+):
+    import bench
+    from bench.datasets import DatasetSpec, dataset_for
+
+    name, spec = next(iter(tiny.results.suite["datasets"].items()))
+    built = dataset_for(DatasetSpec.from_dict(spec))
+    monkeypatch.setattr("bench.datasets._built", {})  # as in a process that built none
+    shutil.copy(tiny.out / "runs.sqlite", tmp_path / "runs.sqlite")
+    db = sqlite3.connect(tmp_path / "runs.sqlite")
+    with db:
+        db.execute("UPDATE datasets SET arrays = X'00ff'")
+    db.close()
+    with pytest.raises(StoreError, match=f"its dataset {name!r} cannot be read"):
+        bench.load(tmp_path).dataset(name)
+    db = sqlite3.connect(tmp_path / "runs.sqlite")
+    with db:
+        db.execute("DROP TABLE datasets")  # as a store written before datasets were kept
+    db.close()
+    assert np.array_equal(bench.load(tmp_path).dataset(name).X_train, built.X_train)

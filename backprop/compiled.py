@@ -23,16 +23,20 @@ then one optimizer step on replica k's row of the (K, P) parameter buffer with t
 gradient, the step count t counted from the start of the run. A frozen replica is skipped.
 
 A batch is taken in chunks of up to CHUNK samples, each layer for all the chunk's samples at
-once: a_l of the chunk is a (count, fan_out) row-major block, so that the innermost loops
-run over a layer's units (or, for a layer of fewer than WIDE units, over its inputs or the
-samples) and the compiler vectorises them; and each sum is taken four terms per pass (z +
-a_0 w_0 + a_1 w_1 + a_2 w_2 + a_3 w_3, left to right), which loads and stores z a quarter as
-often as one term per pass. Every sum still adds its terms in one fixed order (over the
-inputs i, then the bias, for z; over the samples b for dE/dV; over the units j for
-delta_{l-1}), which depends on the layer sizes and B only: a replica's numbers never depend
-on K or on the other replicas. With FMA contraction (``FASTMATH``), they differ from
-NumPy's (BLAS sums in its own order) in the last bits, 1e-13 relative after whole runs in
-the tests.
+once: a_l of the chunk is a (CHUNK, width) array, sample b's a_l in row b, so that the
+innermost loops run over a layer's units (or, for a layer of fewer than WIDE units, over its
+inputs or the samples) and the compiler vectorises them; and each sum is taken four terms
+per pass (z + a_0 w_0 + a_1 w_1 + a_2 w_2 + a_3 w_3, left to right), which loads and stores z
+a quarter as often as one term per pass. A narrow layer's sums are dot products, eight
+samples at a time: independent sums, which the processor overlaps. Every array is indexed
+in two dimensions through views made once per replica and epoch (``_layer``: V_l and dE/dV_l
+as (fan_in + 1, fan_out) matrices) or once per run (the scratch arrays): a view made inside
+a loop (a slice) costs about as much as the loop's arithmetic. Every sum still adds its
+terms in one fixed order (over the inputs i, then the bias, for z; over the samples b for
+dE/dV; over the units j for delta_{l-1}), which depends on the layer sizes and B only: a
+replica's numbers never depend on K or on the other replicas. With FMA contraction
+(``FASTMATH``), they differ from NumPy's (BLAS sums in its own order) in the last bits,
+1e-13 relative after whole runs in the tests.
 
 One function compiles, ``train_epoch``, for one signature (``SIGNATURE``), once per machine,
 into numba's cache (``__pycache__`` beside this file); later processes load it. The helpers
@@ -130,314 +134,345 @@ def _kernel(function):
 
 
 @_kernel
-def _activate(code, z, a, size):
-    """a = f(z) on [:size], for the hidden activation ``code`` (identity: a = z). a and z are
-    different arrays, or the compiler turns the relu into a conditional store, slow."""
-    if code == RELU:  # NaN stays NaN, as with np.maximum
-        for q in range(size):
-            a[q] = 0.0 if z[q] <= 0.0 else z[q]
-    elif code == LEAKY_RELU:
-        for q in range(size):
-            a[q] = z[q] if z[q] > 0.0 else LEAKY_SLOPE * z[q]
-    elif code == SIGMOID:
-        for q in range(size):
-            a[q] = 1.0 / (1.0 + math.exp(-z[q]))
-    elif code == TANH:
-        for q in range(size):
-            a[q] = math.tanh(z[q])
-    else:
-        for q in range(size):
-            a[q] = z[q]
+def _activate(code, z, a, count, size):
+    """a = f(z) on [:count, :size], for the hidden activation ``code`` (identity: a = z). a
+    and z are different arrays, or the compiler turns the relu into a conditional store,
+    slow."""
+    for b in range(count):
+        if code == RELU:  # NaN stays NaN, as with np.maximum
+            for q in range(size):
+                a[b, q] = 0.0 if z[b, q] <= 0.0 else z[b, q]
+        elif code == LEAKY_RELU:
+            for q in range(size):
+                a[b, q] = z[b, q] if z[b, q] > 0.0 else LEAKY_SLOPE * z[b, q]
+        elif code == SIGMOID:
+            for q in range(size):
+                a[b, q] = 1.0 / (1.0 + math.exp(-z[b, q]))
+        elif code == TANH:
+            for q in range(size):
+                a[b, q] = math.tanh(z[b, q])
+        else:
+            for q in range(size):
+                a[b, q] = z[b, q]
 
 
 @_kernel
-def _times_slope(code, delta, a, out, size):
-    """out = delta * f'(z) on [:size], with f' written from a = f(z); out is not delta (as
-    in _activate)."""
-    if code == RELU:
-        for q in range(size):
-            out[q] = delta[q] if a[q] > 0.0 else 0.0 * delta[q]
-    elif code == LEAKY_RELU:
-        for q in range(size):
-            out[q] = delta[q] * (1.0 if a[q] > 0.0 else LEAKY_SLOPE)
-    elif code == SIGMOID:
-        for q in range(size):
-            out[q] = delta[q] * (a[q] * (1.0 - a[q]))
-    elif code == TANH:
-        for q in range(size):
-            out[q] = delta[q] * (1.0 - a[q] * a[q])
-    else:
-        for q in range(size):
-            out[q] = delta[q]
+def _times_slope(code, delta, a, out, count, size):
+    """out = delta * f'(z) on [:count, :size], with f' written from a = f(z); out is not
+    delta (as in _activate)."""
+    for b in range(count):
+        if code == RELU:
+            for q in range(size):
+                out[b, q] = delta[b, q] if a[b, q] > 0.0 else 0.0 * delta[b, q]
+        elif code == LEAKY_RELU:
+            for q in range(size):
+                out[b, q] = delta[b, q] * (1.0 if a[b, q] > 0.0 else LEAKY_SLOPE)
+        elif code == SIGMOID:
+            for q in range(size):
+                out[b, q] = delta[b, q] * (a[b, q] * (1.0 - a[b, q]))
+        elif code == TANH:
+            for q in range(size):
+                out[b, q] = delta[b, q] * (1.0 - a[b, q] * a[b, q])
+        else:
+            for q in range(size):
+                out[b, q] = delta[b, q]
 
 
 @_kernel
-def _output_and_delta(output, loss, z, Y, samples, n, yhat, delta):
-    """yhat = the output activation of z, and delta_L = dE/dz_L, for the samples of a chunk of
-    a batch of n: g = (yhat - y) / n, times dyhat/dz for the half squared error (``losses.py``).
-    z, yhat and delta are (count, m) row-major."""
-    count, m = samples.shape[0], Y.shape[1]
-    size = count * m
-    if output == SIGMOID_OUT:
-        for q in range(size):
-            yhat[q] = 1.0 / (1.0 + math.exp(-z[q]))
-    elif output == SOFTMAX_OUT:
-        for b in range(count):
-            zb, out = z[b * m : (b + 1) * m], yhat[b * m : (b + 1) * m]
-            top = zb[0]
+def _output_and_delta(output, loss, z, Y, rows, first, count, n, yhat, delta):
+    """yhat = the output activation of z, and delta_L = dE/dz_L, for the samples
+    rows[first : first + count] of a batch of n: g = (yhat - y) / n, times dyhat/dz for the
+    half squared error (``losses.py``). z, yhat and delta: sample b's m outputs in row b."""
+    m = Y.shape[1]
+    scale = 1.0 / n
+    for b in range(count):
+        if output == SIGMOID_OUT:
+            for j in range(m):
+                yhat[b, j] = 1.0 / (1.0 + math.exp(-z[b, j]))
+        elif output == SOFTMAX_OUT:
+            top = z[b, 0]
             for j in range(1, m):
-                top = max(top, zb[j])
+                top = max(top, z[b, j])
             total = 0.0
             for j in range(m):
-                out[j] = math.exp(zb[j] - top)
-                total += out[j]
+                yhat[b, j] = math.exp(z[b, j] - top)
+                total += yhat[b, j]
             for j in range(m):
-                out[j] = out[j] / total
-    else:
-        for q in range(size):
-            yhat[q] = z[q]
-    scale = 1.0 / n
-    if m == 1:
-        for b in range(count):
-            delta[b] = (yhat[b] - Y[samples[b], 0]) * scale
-    else:
-        for b in range(count):
-            y = Y[samples[b]]
+                yhat[b, j] = yhat[b, j] / total
+        else:
             for j in range(m):
-                delta[b * m + j] = (yhat[b * m + j] - y[j]) * scale
-    if loss == HALF_SQUARED_ERROR and output == SIGMOID_OUT:
-        for q in range(size):
-            delta[q] = delta[q] * (yhat[q] * (1.0 - yhat[q]))
-    elif loss == HALF_SQUARED_ERROR and output == SOFTMAX_OUT:
-        for b in range(count):
-            d, out = delta[b * m : (b + 1) * m], yhat[b * m : (b + 1) * m]
+                yhat[b, j] = z[b, j]
+        y = rows[first + b]
+        for j in range(m):
+            delta[b, j] = (yhat[b, j] - Y[y, j]) * scale
+        if loss == HALF_SQUARED_ERROR and output == SIGMOID_OUT:
+            for j in range(m):
+                delta[b, j] = delta[b, j] * (yhat[b, j] * (1.0 - yhat[b, j]))
+        elif loss == HALF_SQUARED_ERROR and output == SOFTMAX_OUT:
             inner = 0.0  # sum_i g_i yhat_i
             for j in range(m):
-                inner += d[j] * out[j]
+                inner += delta[b, j] * yhat[b, j]
             for j in range(m):
-                d[j] = out[j] * (d[j] - inner)
+                delta[b, j] = yhat[b, j] * (delta[b, j] - inner)
 
 
 @_kernel
-def _backprop_chunk(p, X1, Y, samples, n, layers, codes, acts, z, delta, WT, zeros, grads):
-    """Add the dE/dV_l of the samples ``samples`` (E the mean over a batch of n) to grads, for
-    the parameters p of one replica: forward, every sample b of the chunk at once, keeping a_l
-    of sample b in acts[l, b * fan_out:], then the delta loop likewise. layers[l - 1] =
-    (fan_in, fan_out, offset): V_l is p[offset:], row-major, W_l[i, j] = V[i * fan_out + j]
-    and b_l[j] = V[fan_in * fan_out + j]. z, delta[2] and WT are scratch; zeros, zeros."""
-    L, count = layers.shape[0], samples.shape[0]
-    hidden, inputs = codes[C_HIDDEN], layers[0, 0]
-    a0 = acts[0]
-    for b in range(count):  # a_0 = x (X1 without its column of ones)
-        x, row = X1[samples[b]], b * inputs
-        for i in range(inputs):
-            a0[row + i] = x[i]
-    for l in range(1, L + 1):
-        fan_in, fan_out, offset = layers[l - 1, 0], layers[l - 1, 1], layers[l - 1, 2]
-        _product(acts[l - 1], p[offset:], fan_in, fan_out, count, zeros, z)
-        if l < L:
-            _activate(hidden, z, acts[l], count * fan_out)  # a_l = f(z_l)
-    _output_and_delta(codes[C_OUTPUT], codes[C_LOSS], z, Y, samples, n, acts[L], delta[L % 2])
+def _backprop_chunk(Vs, Gs, X1, Y, rows, first, count, n, layers, codes, acts, z, delta, WT, zeros):
+    """Add the dE/dV_l of the samples rows[first : first + count] (E the mean over a batch of
+    n) to the gradient views Gs, for the parameter views Vs of one replica (Vs[l - 1] is
+    V_l = [W_l; b_l], (fan_in + 1, fan_out); layers[l - 1] = (fan_in, fan_out, offset)):
+    forward, every sample b of the chunk at once, keeping a_l of sample b in acts[l, b], then
+    the delta loop likewise. z, delta[2] and WT are scratch; zeros, zeros."""
+    L = layers.shape[0]
+    hidden = codes[C_HIDDEN]
+    _forward(Vs, X1, rows, first, count, layers, hidden, acts, z, zeros)
+    output, loss = codes[C_OUTPUT], codes[C_LOSS]
+    _output_and_delta(output, loss, z, Y, rows, first, count, n, acts[L], delta[L % 2])
     for l in range(L, 0, -1):
-        fan_in, fan_out, offset = layers[l - 1, 0], layers[l - 1, 1], layers[l - 1, 2]
+        fan_in, fan_out = layers[l - 1, 0], layers[l - 1, 1]
         d = delta[l % 2]
         if n == 1:  # one sample per batch: dE/dV_l is the outer product, written
-            _outer(acts[l - 1], d, fan_in, fan_out, grads[offset:])
+            _outer(acts[l - 1][0], d[0], fan_in, fan_out, Gs[l - 1])
         else:
-            _add_gradient(acts[l - 1], d, fan_in, fan_out, count, grads[offset:])
+            _add_gradient(acts[l - 1], d, fan_in, fan_out, count, Gs[l - 1])
         if l > 1:  # delta_{l-1} = (delta_l @ W_l^T) * f'(a_{l-1})
-            _delta_below(d, p[offset:], fan_in, fan_out, count, WT, delta[2])
-            _times_slope(hidden, delta[2], acts[l - 1], delta[(l - 1) % 2], count * fan_in)
+            _delta_below(d, Vs[l - 1], fan_in, fan_out, count, WT, delta[2])
+            _times_slope(hidden, delta[2], acts[l - 1], delta[(l - 1) % 2], count, fan_in)
+
+
+@_kernel
+def _forward(Vs, X1, rows, first, count, layers, hidden, acts, z, zeros):
+    """z = z_L of the samples rows[first : first + count] (sample b in row b), for the
+    parameter views Vs of one replica, keeping a_l in acts[l] for l < L; zeros, zeros."""
+    L, a0 = layers.shape[0], acts[0]
+    for b in range(count):  # a_0 = x (X1 without its column of ones)
+        x = rows[first + b]
+        for i in range(layers[0, 0]):
+            a0[b, i] = X1[x, i]
+    for l in range(1, L + 1):
+        fan_in, fan_out = layers[l - 1, 0], layers[l - 1, 1]
+        _product(acts[l - 1], Vs[l - 1], fan_in, fan_out, count, zeros, z)
+        if l < L:
+            _activate(hidden, z, acts[l], count, fan_out)  # a_l = f(z_l)
 
 
 @_kernel
 def _product(a, V, fan_in, fan_out, count, zeros, z):
     """z[b, j] = sum_i a[b, i] W[i, j] + b[j] for b < count, the sum over i in order from 0,
-    then the bias; a (count, fan_in) and z (count, fan_out) row-major, V = [W; b].
+    then the bias (V = [W; b], its row fan_in the bias).
 
-    A wide layer: four rows of W at a time, z + a_0 W_0 + a_1 W_1 + ..., one sample after
-    the other, the innermost loop over the units j (vectorised). A narrow one: a dot product
-    per sample and unit, four samples at a time (independent sums that the processor
-    overlaps). Both add the same terms in the same order. (The loops index views by their
-    own counter, which the compiler knows is not negative.)"""
-    bias = V[fan_in * fan_out : (fan_in + 1) * fan_out]
+    A wide layer: four rows of W at a time, z = 0 + a_0 W_0 + a_1 W_1 + ... then z + a_4 W_4
+    + ..., one sample after the other, the innermost loop over the units j (vectorised). A
+    narrow one: a dot product per sample and unit, eight samples at a time (independent sums
+    that the processor overlaps). Both add the same terms in the same order."""
     if fan_out < WIDE:
         for j in range(fan_out):
-            b = 0
-            while b < count:
-                x0, x1 = a[b * fan_in : (b + 1) * fan_in], a[(b + 1) * fan_in : (b + 2) * fan_in]
-                x2, x3 = (
-                    a[(b + 2) * fan_in : (b + 3) * fan_in],
-                    a[(b + 3) * fan_in : (b + 4) * fan_in],
+            bias, b = V[fan_in, j], 0
+            while b + 8 <= count:
+                t0, t1, t2, t3, t4, t5, t6, t7 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+                for i in range(fan_in):
+                    w = V[i, j]
+                    t0 += a[b, i] * w
+                    t1 += a[b + 1, i] * w
+                    t2 += a[b + 2, i] * w
+                    t3 += a[b + 3, i] * w
+                    t4 += a[b + 4, i] * w
+                    t5 += a[b + 5, i] * w
+                    t6 += a[b + 6, i] * w
+                    t7 += a[b + 7, i] * w
+                z[b, j], z[b + 1, j], z[b + 2, j], z[b + 3, j] = (
+                    t0 + bias,
+                    t1 + bias,
+                    t2 + bias,
+                    t3 + bias,
                 )
-                if b + 4 <= count:
-                    t0, t1, t2, t3 = 0.0, 0.0, 0.0, 0.0
-                    for i in range(fan_in):
-                        w = V[i * fan_out + j]
-                        t0 += x0[i] * w
-                        t1 += x1[i] * w
-                        t2 += x2[i] * w
-                        t3 += x3[i] * w
-                    z[b * fan_out + j] = t0 + bias[j]
-                    z[(b + 1) * fan_out + j] = t1 + bias[j]
-                    z[(b + 2) * fan_out + j] = t2 + bias[j]
-                    z[(b + 3) * fan_out + j] = t3 + bias[j]
-                    b += 4
-                else:
-                    t0 = 0.0
-                    for i in range(fan_in):
-                        t0 += x0[i] * V[i * fan_out + j]
-                    z[b * fan_out + j] = t0 + bias[j]
-                    b += 1
+                z[b + 4, j], z[b + 5, j], z[b + 6, j], z[b + 7, j] = (
+                    t4 + bias,
+                    t5 + bias,
+                    t6 + bias,
+                    t7 + bias,
+                )
+                b += 8
+            while b + 4 <= count:
+                t0, t1, t2, t3 = 0.0, 0.0, 0.0, 0.0
+                for i in range(fan_in):
+                    w = V[i, j]
+                    t0 += a[b, i] * w
+                    t1 += a[b + 1, i] * w
+                    t2 += a[b + 2, i] * w
+                    t3 += a[b + 3, i] * w
+                z[b, j], z[b + 1, j], z[b + 2, j], z[b + 3, j] = (
+                    t0 + bias,
+                    t1 + bias,
+                    t2 + bias,
+                    t3 + bias,
+                )
+                b += 4
+            while b < count:
+                t0 = 0.0
+                for i in range(fan_in):
+                    t0 += a[b, i] * V[i, j]
+                z[b, j] = t0 + bias
+                b += 1
         return
     i = 0
-    if fan_in < 4:
-        for q in range(count * fan_out):
-            z[q] = 0.0
-    else:  # the first four rows: z = 0 + a_0 W_0 + ...
-        w0, w1, w2, w3 = (
-            V[:fan_out],
-            V[fan_out : 2 * fan_out],
-            V[2 * fan_out : 3 * fan_out],
-            V[3 * fan_out : 4 * fan_out],
-        )
+    if fan_in >= 4:  # the first four rows: z = 0 + a_0 W_0 + ...
         for b in range(count):
-            s = b * fan_in
-            a0, a1, a2, a3 = a[s], a[s + 1], a[s + 2], a[s + 3]
-            zb = z[b * fan_out : (b + 1) * fan_out]
+            a0, a1, a2, a3 = a[b, 0], a[b, 1], a[b, 2], a[b, 3]
             for j in range(fan_out):
-                zb[j] = 0.0 + a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
+                z[b, j] = 0.0 + a0 * V[0, j] + a1 * V[1, j] + a2 * V[2, j] + a3 * V[3, j]
         i = 4
     while i + 4 <= fan_in:
-        r = i * fan_out
-        w0, w1 = V[r : r + fan_out], V[r + fan_out : r + 2 * fan_out]
-        w2, w3 = V[r + 2 * fan_out : r + 3 * fan_out], V[r + 3 * fan_out : r + 4 * fan_out]
         for b in range(count):
-            s = b * fan_in + i
-            a0, a1, a2, a3 = a[s], a[s + 1], a[s + 2], a[s + 3]
-            zb = z[b * fan_out : (b + 1) * fan_out]
+            a0, a1, a2, a3 = a[b, i], a[b, i + 1], a[b, i + 2], a[b, i + 3]
             for j in range(fan_out):
-                zb[j] = zb[j] + a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
+                z[b, j] = (
+                    z[b, j] + a0 * V[i, j] + a1 * V[i + 1, j] + a2 * V[i + 2, j] + a3 * V[i + 3, j]
+                )
         i += 4
-    # the rows left (up to three; a missing one is a 0 times a row of zeros: + 0), the bias
+    # the rows left (up to three; a missing one is a 0 times a row of zeros: + 0), the bias;
+    # with fewer than four rows in all, z starts from 0 here
     left = fan_in - i
-    w0 = V[i * fan_out : (i + 1) * fan_out] if left > 0 else zeros[:fan_out]
-    w1 = V[(i + 1) * fan_out : (i + 2) * fan_out] if left > 1 else zeros[:fan_out]
-    w2 = V[(i + 2) * fan_out : (i + 3) * fan_out] if left > 2 else zeros[:fan_out]
+    w0 = V[i] if left > 0 else zeros[:fan_out]
+    w1 = V[i + 1] if left > 1 else zeros[:fan_out]
+    w2 = V[i + 2] if left > 2 else zeros[:fan_out]
+    bias = V[fan_in]
     for b in range(count):
-        s = b * fan_in + i
-        a0 = a[s] if left > 0 else 0.0
-        a1 = a[s + 1] if left > 1 else 0.0
-        a2 = a[s + 2] if left > 2 else 0.0
-        zb = z[b * fan_out : (b + 1) * fan_out]
-        for j in range(fan_out):
-            zb[j] = zb[j] + a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + bias[j]
+        a0 = a[b, i] if left > 0 else 0.0
+        a1 = a[b, i + 1] if left > 1 else 0.0
+        a2 = a[b, i + 2] if left > 2 else 0.0
+        if i == 0:
+            for j in range(fan_out):
+                z[b, j] = 0.0 + a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + bias[j]
+        else:
+            for j in range(fan_out):
+                z[b, j] = z[b, j] + a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + bias[j]
 
 
 @_kernel
-def _add_gradient(a, d, fan_in, fan_out, count, dV):
+def _add_gradient(a, d, fan_in, fan_out, count, G):
     """dW[i, j] += sum_b a[b, i] d[b, j] and db[j] += sum_b d[b, j], the sums over b < count
-    in order, four samples at a time; dV = [dW; db] row-major. A wide layer loops over its
-    units j innermost (vectorised), a narrow one over the rows i; the same terms in the same
-    order."""
-    dW, db = dV[: fan_in * fan_out], dV[fan_in * fan_out : (fan_in + 1) * fan_out]
+    in order, four samples at a time; G = [dW; db]. A wide layer loops over its units j
+    innermost (vectorised), a narrow one over the rows i; the same terms in the same order."""
+    db = G[fan_in]
     b = 0
     while b + 4 <= count:
-        a0, a1 = a[b * fan_in : (b + 1) * fan_in], a[(b + 1) * fan_in : (b + 2) * fan_in]
-        a2, a3 = a[(b + 2) * fan_in : (b + 3) * fan_in], a[(b + 3) * fan_in : (b + 4) * fan_in]
-        d0, d1 = d[b * fan_out : (b + 1) * fan_out], d[(b + 1) * fan_out : (b + 2) * fan_out]
-        d2, d3 = d[(b + 2) * fan_out : (b + 3) * fan_out], d[(b + 3) * fan_out : (b + 4) * fan_out]
         if fan_out >= WIDE:
             for i in range(fan_in):
-                c0, c1, c2, c3 = a0[i], a1[i], a2[i], a3[i]
-                row = dW[i * fan_out : (i + 1) * fan_out]
+                c0, c1, c2, c3 = a[b, i], a[b + 1, i], a[b + 2, i], a[b + 3, i]
                 for j in range(fan_out):
-                    row[j] = row[j] + c0 * d0[j] + c1 * d1[j] + c2 * d2[j] + c3 * d3[j]
-        elif fan_out == 1:
-            c0, c1, c2, c3 = d0[0], d1[0], d2[0], d3[0]
-            for i in range(fan_in):
-                dW[i] = dW[i] + a0[i] * c0 + a1[i] * c1 + a2[i] * c2 + a3[i] * c3
+                    G[i, j] = (
+                        G[i, j]
+                        + c0 * d[b, j]
+                        + c1 * d[b + 1, j]
+                        + c2 * d[b + 2, j]
+                        + c3 * d[b + 3, j]
+                    )
         else:
             for j in range(fan_out):
-                c0, c1, c2, c3 = d0[j], d1[j], d2[j], d3[j]
-                column = dW[j:]
+                c0, c1, c2, c3 = d[b, j], d[b + 1, j], d[b + 2, j], d[b + 3, j]
                 for i in range(fan_in):
-                    r = i * fan_out
-                    column[r] = column[r] + a0[i] * c0 + a1[i] * c1 + a2[i] * c2 + a3[i] * c3
+                    G[i, j] = (
+                        G[i, j]
+                        + a[b, i] * c0
+                        + a[b + 1, i] * c1
+                        + a[b + 2, i] * c2
+                        + a[b + 3, i] * c3
+                    )
         for j in range(fan_out):
-            db[j] = db[j] + d0[j] + d1[j] + d2[j] + d3[j]
+            db[j] = db[j] + d[b, j] + d[b + 1, j] + d[b + 2, j] + d[b + 3, j]
         b += 4
     while b < count:
-        a0, d0 = a[b * fan_in : (b + 1) * fan_in], d[b * fan_out : (b + 1) * fan_out]
         for i in range(fan_in):
-            c0, row = a0[i], dW[i * fan_out : (i + 1) * fan_out]
+            c0 = a[b, i]
             for j in range(fan_out):
-                row[j] = row[j] + c0 * d0[j]
+                G[i, j] = G[i, j] + c0 * d[b, j]
         for j in range(fan_out):
-            db[j] = db[j] + d0[j]
+            db[j] = db[j] + d[b, j]
         b += 1
 
 
 @_kernel
-def _outer(a, d, fan_in, fan_out, dV):
+def _outer(a, d, fan_in, fan_out, G):
     """dW[i, j] = 0 + a[i] d[j] and db[j] = 0 + d[j] for one sample: what _add_gradient adds
-    to zeros, written without them (batches of 1 sample)."""
+    to zeros, written without them (batches of 1 sample); G = [dW; db]."""
     if fan_out >= WIDE:
         for i in range(fan_in + 1):
-            c0, row = a[i] if i < fan_in else 1.0, dV[i * fan_out : (i + 1) * fan_out]
+            c0 = a[i] if i < fan_in else 1.0
             for j in range(fan_out):
-                row[j] = 0.0 + c0 * d[j]
+                G[i, j] = 0.0 + c0 * d[j]
     else:
         for j in range(fan_out):
             c0 = d[j]
             for i in range(fan_in):
-                dV[i * fan_out + j] = 0.0 + a[i] * c0
-            dV[fan_in * fan_out + j] = 0.0 + c0
+                G[i, j] = 0.0 + a[i] * c0
+            G[fan_in, j] = 0.0 + c0
 
 
 @_kernel
 def _delta_below(d, V, fan_in, fan_out, count, WT, below):
     """below[b, i] = sum_j d[b, j] W[i, j], the sum over j in order from 0: for a few samples,
-    a dot product per i; for more, through W^T copied into WT, four units j at a time with
-    the innermost loop over i (vectorised). Both add the same terms in the same order."""
+    a dot product per i, four i at a time (independent sums); for more, through W^T copied
+    into WT, four units j at a time with the innermost loop over i (vectorised). Both add the
+    same terms in the same order."""
     if count < 4:
         for b in range(count):
-            db = d[b * fan_out : (b + 1) * fan_out]
-            for i in range(fan_in):
-                total, w = 0.0, V[i * fan_out : (i + 1) * fan_out]
+            i = 0
+            while i + 4 <= fan_in:
+                t0, t1, t2, t3 = 0.0, 0.0, 0.0, 0.0
                 for j in range(fan_out):
-                    total += db[j] * w[j]
-                below[b * fan_in + i] = total
+                    c = d[b, j]
+                    t0 += c * V[i, j]
+                    t1 += c * V[i + 1, j]
+                    t2 += c * V[i + 2, j]
+                    t3 += c * V[i + 3, j]
+                below[b, i], below[b, i + 1], below[b, i + 2], below[b, i + 3] = t0, t1, t2, t3
+                i += 4
+            while i < fan_in:
+                t0 = 0.0
+                for j in range(fan_out):
+                    t0 += d[b, j] * V[i, j]
+                below[b, i] = t0
+                i += 1
         return
     if fan_out == 1:  # W^T is W
-        w0 = V[:fan_in]
+        w0 = V[:fan_in, 0]
         for b in range(count):
-            c0, row = d[b], below[b * fan_in : (b + 1) * fan_in]
+            c0 = d[b, 0]
             for i in range(fan_in):
-                row[i] = 0.0 + c0 * w0[i]
+                below[b, i] = 0.0 + c0 * w0[i]
         return
     for i in range(fan_in):
         for j in range(fan_out):
-            WT[j * fan_in + i] = V[i * fan_out + j]
-    for q in range(count * fan_in):
-        below[q] = 0.0
+            WT[j, i] = V[i, j]
     j = 0
-    while j + 4 <= fan_out:
-        w0, w1 = WT[j * fan_in : (j + 1) * fan_in], WT[(j + 1) * fan_in : (j + 2) * fan_in]
-        w2, w3 = WT[(j + 2) * fan_in : (j + 3) * fan_in], WT[(j + 3) * fan_in : (j + 4) * fan_in]
+    if fan_out >= 4:  # the first four units: below = 0 + d_0 W^T_0 + ...
         for b in range(count):
-            s = b * fan_out + j
-            c0, c1, c2, c3 = d[s], d[s + 1], d[s + 2], d[s + 3]
-            row = below[b * fan_in : (b + 1) * fan_in]
+            c0, c1, c2, c3 = d[b, 0], d[b, 1], d[b, 2], d[b, 3]
             for i in range(fan_in):
-                row[i] = row[i] + c0 * w0[i] + c1 * w1[i] + c2 * w2[i] + c3 * w3[i]
+                below[b, i] = 0.0 + c0 * WT[0, i] + c1 * WT[1, i] + c2 * WT[2, i] + c3 * WT[3, i]
+        j = 4
+    else:
+        for b in range(count):
+            for i in range(fan_in):
+                below[b, i] = 0.0
+    while j + 4 <= fan_out:
+        for b in range(count):
+            c0, c1, c2, c3 = d[b, j], d[b, j + 1], d[b, j + 2], d[b, j + 3]
+            for i in range(fan_in):
+                below[b, i] = (
+                    below[b, i]
+                    + c0 * WT[j, i]
+                    + c1 * WT[j + 1, i]
+                    + c2 * WT[j + 2, i]
+                    + c3 * WT[j + 3, i]
+                )
         j += 4
     while j < fan_out:
-        w0 = WT[j * fan_in : (j + 1) * fan_in]
         for b in range(count):
-            c0, row = d[b * fan_out + j], below[b * fan_in : (b + 1) * fan_in]
+            c0 = d[b, j]
             for i in range(fan_in):
-                row[i] = row[i] + c0 * w0[i]
+                below[b, i] = below[b, i] + c0 * WT[j, i]
         j += 1
 
 
@@ -578,44 +613,42 @@ def train_epoch(flat, X1, Y, order, batch, layers, codes, hyper, buffers, mu_pro
     this epoch; frozen: (K,) bool.
     """
     K, P = flat.shape
-    n = X1.shape[0]
+    n, L = X1.shape[0], layers.shape[0]
     width = max(layers[0, 0], layers[:, 1].max())
     chunk = min(batch, n, CHUNK)
-    acts = np.empty((layers.shape[0] + 1, chunk * width))  # a_l of sample b: acts[l, b * fan_out:]
-    z = np.empty(chunk * width)  # z_l
-    delta = np.empty((3, chunk * width))  # delta_l in delta[l % 2]; delta[2] scratch
-    WT = np.empty(width * width)
+    acts = np.empty((L + 1, chunk, width))  # a_l of sample b: acts[l, b, :fan_out]
+    z = np.empty((chunk, width))  # z_l
+    delta = np.empty((3, chunk, width))  # delta_l in delta[l % 2]; delta[2] scratch
+    WT = np.empty((width, width))
     zeros = np.zeros(width)
     grads = np.empty(P)
+    Gs = [_layer(grads, layers[l]) for l in range(L)]  # dE/dV_l, views of grads
     for k in range(K):
         if frozen[k]:
             continue
-        rows = order[k] if order.shape[0] > 1 else order[0]
+        p, rows = flat[k], order[k] if order.shape[0] > 1 else order[0]
+        state, h, mu = buffers[k], hyper[k], mu_product[k : k + 1]
+        Vs = [_layer(p, layers[l]) for l in range(L)]  # V_l, views of p
         for s, start in enumerate(range(0, n, batch)):
             stop = min(start + batch, n)
             if stop - start > 1:  # (a batch of 1 writes its gradient: _outer)
                 for i in range(P):
                     grads[i] = 0.0
             for first in range(start, stop, chunk):
-                samples = rows[first : min(first + chunk, stop)]
+                count = min(first + chunk, stop) - first
                 _backprop_chunk(
-                    flat[k],
-                    X1,
-                    Y,
-                    samples,
-                    stop - start,
-                    layers,
-                    codes,
-                    acts,
-                    z,
-                    delta,
-                    WT,
-                    zeros,
-                    grads,
-                )
-            _optimizer_step(
-                flat[k], grads, buffers[k], hyper[k], step + s + 1, codes, mu_product[k : k + 1]
-            )
+                    Vs, Gs, X1, Y, rows, first, count, stop - start, layers, codes, acts, z,
+                    delta, WT, zeros,
+                )  # fmt: skip
+            _optimizer_step(p, grads, state, h, step + s + 1, codes, mu)
+
+
+@_kernel
+def _layer(p, shape):
+    """The view V_l = [W_l; b_l], (fan_in + 1, fan_out), of a replica's parameters p (or of
+    its gradient), for shape = (fan_in, fan_out, offset), a row of ``layers``."""
+    fan_in, fan_out, offset = shape[0], shape[1], shape[2]
+    return p[offset : offset + (fan_in + 1) * fan_out].reshape((fan_in + 1, fan_out))
 
 
 # the argument types of train_epoch, the one signature compiled

@@ -316,3 +316,20 @@ def test_a_nan_weight_spreads_as_in_numpy(numba, hidden):
         after.append(loop.flat)
     np.testing.assert_array_equal(np.isnan(after[1]), np.isnan(after[0]))
     assert np.isnan(after[0][0]).all() and not np.isnan(after[0][1]).any()
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 13, 37])
+def test_narrow_and_odd_layers_train_the_same_numbers_alone_and_together(numba, batch_size):
+    """Layers of 1 to 3 units and widths that are not multiples of 4, in batches that leave
+    every remainder of the kernel's blocks (8, 4 and 1 samples, 4 and 1 units or rows): the
+    NumPy engine's numbers, and a replica's alone as in the population, bit for bit."""
+    net = MLP([3, 9, 2, 5, 1], hidden="tanh", output="identity", loss="half_squared_error")
+    make = lambda: Adam(lr=np.array([0.003, 0.01, 0.03]))  # noqa: E731
+    numpy_run, compiled_run = both(net, make, batch_size)
+    assert_same_run(numpy_run, compiled_run)
+    X, Y = data(net, 37, seed=0)
+    alone = train(net, Adam(lr=0.01), X, Y, batch_size=batch_size, epochs=3, seed=SEEDS[1],
+                  engine="compiled")  # fmt: skip
+    np.testing.assert_array_equal(alone.train_loss[:, 0], compiled_run.train_loss[:, 1])
+    for p_alone, p_together in zip(alone.params, compiled_run.params, strict=True):
+        np.testing.assert_array_equal(p_alone[0], p_together[1])

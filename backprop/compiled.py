@@ -21,6 +21,9 @@ bias folded into V_l = [W_l; b_l] by a constant 1 appended to a_{l-1}):
 
 then one optimizer step on replica k's row of the (K, P) parameter buffer with the batch's
 gradient, the step count t counted from the start of the run. A frozen replica is skipped.
+Plain SGD (no momentum, no weight decay) on batches of one sample steps each layer as
+soon as delta_{l-1} has read it, V_l - (a_{l-1}^T delta_l) lr, the same numbers without
+writing the gradient and reading it back (``_outer_step``).
 
 A batch is taken in chunks of up to CHUNK samples, each layer for all the chunk's samples at
 once: a_l of the chunk is a (CHUNK, width) array, sample b's a_l in row b, so that the
@@ -217,12 +220,16 @@ def _output_and_delta(output, loss, z, Y, rows, first, count, n, yhat, delta):
 
 
 @_kernel
-def _backprop_chunk(Vs, Gs, X1, Y, rows, first, count, n, layers, codes, acts, z, delta, WT, zeros):
+def _backprop_chunk(
+    Vs, Gs, X1, Y, rows, first, count, n, layers, codes, acts, z, delta, WT, zeros, fused, lr
+):
     """Add the dE/dV_l of the samples rows[first : first + count] (E the mean over a batch of
     n) to the gradient views Gs, for the parameter views Vs of one replica (Vs[l - 1] is
     V_l = [W_l; b_l], (fan_in + 1, fan_out); layers[l - 1] = (fan_in, fan_out, offset)):
     forward, every sample b of the chunk at once, keeping a_l of sample b in acts[l, b], then
-    the delta loop likewise. z, delta[2] and WT are scratch; zeros, zeros."""
+    the delta loop likewise. z, delta[2] and WT are scratch; zeros, zeros. When ``fused``
+    (plain SGD, learning rate lr, on batches of one sample) each V_l takes its step here
+    instead (``_outer_step``), after delta_{l-1} has read it, and Gs is not written."""
     L = layers.shape[0]
     hidden = codes[C_HIDDEN]
     _forward(Vs, X1, rows, first, count, layers, hidden, acts, z, zeros)
@@ -231,13 +238,15 @@ def _backprop_chunk(Vs, Gs, X1, Y, rows, first, count, n, layers, codes, acts, z
     for l in range(L, 0, -1):
         fan_in, fan_out = layers[l - 1, 0], layers[l - 1, 1]
         d = delta[l % 2]
-        if n == 1:  # one sample per batch: dE/dV_l is the outer product, written
-            _outer(acts[l - 1][0], d[0], fan_in, fan_out, Gs[l - 1])
-        else:
-            _add_gradient(acts[l - 1], d, fan_in, fan_out, count, Gs[l - 1])
         if l > 1:  # delta_{l-1} = (delta_l @ W_l^T) * f'(a_{l-1})
             _delta_below(d, Vs[l - 1], fan_in, fan_out, count, WT, delta[2])
             _times_slope(hidden, delta[2], acts[l - 1], delta[(l - 1) % 2], count, fan_in)
+        if fused:
+            _outer_step(acts[l - 1][0], d[0], fan_in, fan_out, Vs[l - 1], lr)
+        elif n == 1:  # one sample per batch: dE/dV_l is the outer product, written
+            _outer(acts[l - 1][0], d[0], fan_in, fan_out, Gs[l - 1])
+        else:
+            _add_gradient(acts[l - 1], d, fan_in, fan_out, count, Gs[l - 1])
 
 
 @_kernel
@@ -407,6 +416,16 @@ def _outer(a, d, fan_in, fan_out, G):
             for i in range(fan_in):
                 G[i, j] = 0.0 + a[i] * c0
             G[fan_in, j] = 0.0 + c0
+
+
+@_kernel
+def _outer_step(a, d, fan_in, fan_out, V, lr):
+    """V = V - (0 + a[i] d[j]) lr: _outer's gradient and plain SGD's step on it, fused (the
+    same numbers, without writing the gradient and reading it back); V = [W; b]."""
+    for i in range(fan_in + 1):
+        c0 = a[i] if i < fan_in else 1.0
+        for j in range(fan_out):
+            V[i, j] = V[i, j] - (0.0 + c0 * d[j]) * lr
 
 
 @_kernel
@@ -629,6 +648,8 @@ def train_epoch(flat, X1, Y, order, batch, layers, codes, hyper, buffers, mu_pro
         p, rows = flat[k], order[k] if order.shape[0] > 1 else order[0]
         state, h, mu = buffers[k], hyper[k], mu_product[k : k + 1]
         Vs = [_layer(p, layers[l]) for l in range(L)]  # V_l, views of p
+        plain = codes[C_OPTIMIZER] == SGD_ and codes[C_MOMENTUM_BUFFER] == 0
+        fused = batch == 1 and plain and h[WEIGHT_DECAY] == 0.0  # the step in the chunk
         for s, start in enumerate(range(0, n, batch)):
             stop = min(start + batch, n)
             if stop - start > 1:  # (a batch of 1 writes its gradient: _outer)
@@ -638,9 +659,10 @@ def train_epoch(flat, X1, Y, order, batch, layers, codes, hyper, buffers, mu_pro
                 count = min(first + chunk, stop) - first
                 _backprop_chunk(
                     Vs, Gs, X1, Y, rows, first, count, stop - start, layers, codes, acts, z,
-                    delta, WT, zeros,
+                    delta, WT, zeros, fused, h[LR],
                 )  # fmt: skip
-            _optimizer_step(p, grads, state, h, step + s + 1, codes, mu)
+            if not fused:
+                _optimizer_step(p, grads, state, h, step + s + 1, codes, mu)
 
 
 @_kernel

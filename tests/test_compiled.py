@@ -333,3 +333,21 @@ def test_narrow_and_odd_layers_train_the_same_numbers_alone_and_together(numba, 
     np.testing.assert_array_equal(alone.train_loss[:, 0], compiled_run.train_loss[:, 1])
     for p_alone, p_together in zip(alone.params, compiled_run.params, strict=True):
         np.testing.assert_array_equal(p_alone[0], p_together[1])
+
+
+def test_plain_sgd_on_single_samples_steps_in_the_kernel_and_trains_the_same_numbers(numba):
+    # batch 1, no momentum: the step is fused with the gradient for the replicas without
+    # weight decay (replica 0 here), and taken after it for the others
+    net = MLP([4, 7, 3], hidden="tanh", output="softmax", loss="softmax_cross_entropy")
+    X, Y = data(net, 37, seed=0)  # both()'s training data
+    decay = np.array([0.0, 0.01, 0.1])
+
+    def make():
+        return SGD(lr=np.array([0.05, 0.1, 0.2]), weight_decay=decay)
+
+    numpy_run, compiled_run = both(net, make, batch_size=1, epochs=3)
+    assert_same_run(numpy_run, compiled_run)
+    alone = train(net, SGD(lr=0.05), X, Y, batch_size=1, epochs=3, seed=SEEDS[0], engine="compiled")
+    np.testing.assert_array_equal(compiled_run.train_loss[:, 0], alone.train_loss[:, 0])
+    for together, one in zip(compiled_run.params, alone.params, strict=True):
+        np.testing.assert_array_equal(together[0], one[0])

@@ -13,7 +13,7 @@ import copy
 
 import pandas as pd
 import pytest
-from helpers import TINY, write_suite
+from helpers import TINY, require_module, write_suite
 
 import bench
 from bench import changes
@@ -186,9 +186,11 @@ def test_timing_changes_count_beyond_25_percent_and_the_noise(tiny, factor, cali
 
 
 @pytest.mark.slow
+@pytest.mark.optional("numba")
 def test_another_engine_is_named_and_its_values_compared_to_the_engines_agreement(
     runs, tmp_path, monkeypatch
 ):
+    require_module("numba")  # run "a" trained its small populations compiled
     monkeypatch.setattr(bench.suite.compiled, "available", lambda: True)
     suite = write_suite(tmp_path, TINY, "numpy.toml")
     numpy_run = tmp_path / "numpy"

@@ -7,6 +7,7 @@ once per session; the report's tests read the same run."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import itertools
 import json
@@ -26,6 +27,7 @@ from helpers import PLANTED_SEEDS, PNG_MAGIC
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullLocator
 
 from bench import metrics, plots, protocol, tables
 from bench.plots import boundaries, comparisons, manifest, paths, style
@@ -147,6 +149,55 @@ def test_ratios_are_labelled_as_percentages_or_factors():
     assert plots.ratio_text(2.4) == "×3.4"
     assert plots.ratio_text(329.4) == "×330"
     assert plots.ratio_text(np.nan) == "–"
+
+
+@pytest.mark.parametrize("limits", [(3e-3, 40.0), (0.2, 4.0)])  # wide; minor ticks labelled
+def test_a_plain_log_axis_makes_only_the_ticks_in_view_and_draws_those_of_matplotlib(limits):
+    def drawn(ax):
+        ticks = ax.yaxis._update_ticks()  # the ticks matplotlib draws
+        return [(t.get_loc(), t.label1.get_text()) for t in ticks]
+
+    fig = Figure()
+    plain, reference = fig.subplots(1, 2)
+    for ax in (plain, reference):
+        ax.set_yscale("log")
+        ax.set_ylim(*limits)
+        style.plain_log_ticks(ax.yaxis)
+    reference.yaxis.set_major_locator(LogLocator(10))  # matplotlib's, a decade beyond each end
+    minor = LogLocator(10, subs=np.arange(2, 10))
+    if np.log10(limits[1] / limits[0]) >= 1.8:
+        minor = NullLocator()
+    reference.yaxis.set_minor_locator(minor)
+    FigureCanvasAgg(fig).draw()
+    assert drawn(plain) == drawn(reference)
+    made = [t.get_loc() for t in plain.yaxis.majorTicks]
+    if limits[0] > 0.1:
+        made += [t.get_loc() for t in plain.yaxis.minorTicks]
+    assert all(limits[0] <= loc <= limits[1] for loc in made), made
+    assert len(plain.yaxis.majorTicks) < len(reference.yaxis.majorTicks)
+
+
+def test_a_figure_task_pauses_the_collector_while_it_draws_and_restores_it(tmp_path):
+    seen = []
+
+    def plot(*args, data):
+        seen.append(gc.isenabled())
+        if data == "fail":
+            raise RuntimeError("no figure")
+        return Figure(figsize=(1, 1))
+
+    task = plots.FigureTask("x", "x", lambda: "ok", plot, ())
+    task.draw(tmp_path)
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(RuntimeError, match="no figure"):
+        dataclasses.replace(task, data=lambda: "fail").draw(tmp_path)
+    assert seen == [False, False] and gc.isenabled()
+    gc.disable()  # a caller's choice is left as it was
+    try:
+        task.draw(tmp_path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 @pytest.mark.slow

@@ -31,12 +31,27 @@ class FigureTask:
 
     def draw(self, out_dir: Path, format: str = "png") -> tuple[Path, Any]:
         """Compute, draw and save the figure; (path, data). For PDF a PNG is written
-        beside it, for the HTML report to embed."""
+        beside it, for the HTML report to embed.
+
+        The garbage collector is paused meanwhile, and collects once when the figure is
+        done: a figure's tens of thousands of objects live until then, so the hundreds of
+        collections they would trigger found nothing to free (a tenth of the drawing time).
+        """
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._draw(Path(out_dir), format)
+        finally:
+            if paused:
+                gc.enable()
+                gc.collect(0)  # what was made while paused is all in the youngest generation
+
+    def _draw(self, out_dir: Path, format: str) -> tuple[Path, Any]:
         from bench.plots.style import save_figure
 
         data = self.data(*self.args)
         fig = self.plot(*self.args, data=data)
-        path = save_figure(fig, Path(out_dir) / self.stem, format)
+        path = save_figure(fig, out_dir / self.stem, format)
         if format == "pdf":
             save_figure(fig, path, "png")
         return path, data
@@ -166,9 +181,9 @@ def draw_figures(
         meanwhile()
     if not complete:
         tasks = [task for task in figure_tasks(results) if task.key not in figures]
-        # What is alive now (the Results, the modules) outlives the drawing: frozen, the
-        # full collections that the figures' many objects trigger no longer walk it (they
-        # took 5-8% of the drawing time), nor does a child copy it on write.
+        # What is alive now (the Results, the modules) outlives the drawing: frozen, no
+        # collection walks it (FigureTask.draw pauses the collector while a figure is made),
+        # nor does a forked child copy it on write by touching its objects' headers.
         frozen = not gc.get_freeze_count()
         if frozen:
             gc.freeze()

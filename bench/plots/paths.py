@@ -159,28 +159,27 @@ def surface_paths(surface: Surface, method, lrs: Sequence[float] = PATH_LRS) -> 
     state = optimizer.init([point])
     x_min, x_max, y_min, y_max = surface.extent
     width, height = x_max - x_min, y_max - y_min
-    track = np.empty((steps + 1, K, 2))
-    track[0] = point[:, 0]
-    ends = np.full(K, steps)
-    inside = np.ones(K, dtype=bool)
-    jump = np.zeros(K)
+    steps_taken = np.empty((steps + 1, K, 2))  # every replica's point after each step
+    steps_taken[0] = point[:, 0]
     with np.errstate(all="ignore"):
         for t in range(1, steps + 1):
             grad = np.stack(surface.grad(point[:, 0, 0], point[:, 0, 1]), axis=-1)[:, None, :]
             optimizer.step([point], [grad], state)
-            x, y = point[:, 0, 0], point[:, 0, 1]
-            stays = (
-                np.isfinite(x)
-                & np.isfinite(y)
-                & (x_min - width <= x)
-                & (x <= x_max + width)
-                & (y_min - height <= y)
-                & (y <= y_max + height)
-            )
-            ends[inside & ~stays] = t - 1
-            inside &= stays
-            track[t] = np.where(inside[:, None], point[:, 0], track[t - 1])
-            jump = np.maximum(jump, np.hypot(*(track[t] - track[t - 1]).T))
+            steps_taken[t] = point[:, 0]
+        x, y = steps_taken[1:, :, 0], steps_taken[1:, :, 1]
+        stays = (  # (steps, K): the point after step t + 1 is finite and in the box
+            np.isfinite(x)
+            & np.isfinite(y)
+            & (x_min - width <= x)
+            & (x <= x_max + width)
+            & (y_min - height <= y)
+            & (y <= y_max + height)
+        )
+        inside = stays.all(axis=0)
+        ends = np.where(inside, steps, stays.argmin(axis=0))  # the last step before leaving
+        # the path stops where its replica left: later rows repeat its last point
+        track = steps_taken[np.minimum(np.arange(steps + 1)[:, None], ends), np.arange(K)]
+        jump = np.hypot(*np.diff(track, axis=0).transpose(2, 0, 1)).max(axis=0)
         losses = surface.f(track[..., 0], track[..., 1])
         score = np.log10(np.maximum(losses - surface.floor, 0) + 1e-8).mean(axis=0)
     calm = jump <= MAX_JUMP * np.hypot(width, height)

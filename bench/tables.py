@@ -146,13 +146,13 @@ class Results:
         The evaluation trial when there is one, else the tuning trial; best=True gives the
         early-stopped parameters (evaluation trials only).
         """
-        trials = self.trials.sort_values("phase", kind="stable")  # "eval" before "tune"
+        trials = self.trials
         match = trials[
             (trials["method"] == method)
             & (trials["dataset"] == dataset)
             & np.isclose(trials["lr"], lr, rtol=1e-12, atol=0)
             & (trials["seed"] == seed)
-        ]
+        ].sort_values("phase", kind="stable")  # "eval" before "tune"
         if match.empty:
             raise KeyError(
                 f"no trial method={method!r} dataset={dataset!r} lr={lr!r} seed={seed!r} "

@@ -2,6 +2,6 @@
 
 import sys
 
-from bench.cli import main
+from bench.cli import run
 
-sys.exit(main())
+sys.exit(run())

@@ -296,3 +296,21 @@ def test_a_duration_says_when_the_suite_changed_since_it_was_measured(tmp_path, 
     assert expected_duration(longer).endswith("; the suite or the engine changed since")
     stored.write_text(json.dumps({"quick": {**measured, "seconds": 14.8}}))
     assert expected_duration(suite).startswith("about 15 s on 2 cores")
+
+
+def test_the_program_exits_with_mains_status_and_its_objects_frozen(tmp_path):
+    # `python -m bench` and `backprop-bench` run bench.cli.run: main's exit status, then the
+    # collector frozen so that the interpreter's exit does not walk every object left
+    code = (
+        "import gc, sys\n"
+        "from bench.cli import run\n"
+        f"status = run(['report', {str(tmp_path / 'nothing')!r}])\n"
+        "print(status, gc.get_freeze_count() > 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split() == ["2", "True"]
+    assert "error: no results folder" in done.stderr
+    module = subprocess.run(
+        [sys.executable, "-m", "bench", "report", str(tmp_path / "nothing")], capture_output=True
+    )
+    assert module.returncode == 2

@@ -381,12 +381,13 @@ def compare_methods(trials: pd.DataFrame, suite: dict, floors: dict) -> pd.DataF
         if here.empty:
             continue
         methods = [m for m in suite["methods"] if m in set(trials["method"])]
+        by_seed = here.pivot_table(  # seed x (criterion, method), every criterion at once
+            index="seed", columns="method", values=list(stats.CRITERIA), aggfunc="first",
+            dropna=False,
+        )  # fmt: skip
         for criterion in stats.CRITERIA:
-            values = here.pivot_table(
-                index="seed", columns="method", values=criterion, aggfunc="first", dropna=False
-            )
             floor = floors[dataset][criterion]
-            values = values.reindex(columns=methods).apply(metrics.floored, floor=floor)
+            values = by_seed[criterion].reindex(columns=methods).apply(metrics.floored, floor=floor)
             shared = None
             if criterion == "seconds_to_target":  # one calibration per method: its noise
                 shared = here.groupby("method")["calibration_se"].max().reindex(methods) ** 2

@@ -273,7 +273,8 @@ def _product(a, V, fan_in, fan_out, count, zeros, z):
     A wide layer: four rows of W at a time, z = 0 + a_0 W_0 + a_1 W_1 + ... then z + a_4 W_4
     + ..., one sample after the other, the innermost loop over the units j (vectorised). A
     narrow one: a dot product per sample and unit, eight samples at a time (independent sums
-    that the processor overlaps). Both add the same terms in the same order."""
+    that the processor overlaps), then the rest one at a time. Both add the same terms in the
+    same order."""
     if fan_out < WIDE:
         for j in range(fan_out):
             bias, b = V[fan_in, j], 0
@@ -302,22 +303,7 @@ def _product(a, V, fan_in, fan_out, count, zeros, z):
                     t7 + bias,
                 )
                 b += 8
-            while b + 4 <= count:
-                t0, t1, t2, t3 = 0.0, 0.0, 0.0, 0.0
-                for i in range(fan_in):
-                    w = V[i, j]
-                    t0 += a[b, i] * w
-                    t1 += a[b + 1, i] * w
-                    t2 += a[b + 2, i] * w
-                    t3 += a[b + 3, i] * w
-                z[b, j], z[b + 1, j], z[b + 2, j], z[b + 3, j] = (
-                    t0 + bias,
-                    t1 + bias,
-                    t2 + bias,
-                    t3 + bias,
-                )
-                b += 4
-            while b < count:
+            while b < count:  # the last few samples, one at a time
                 t0 = 0.0
                 for i in range(fan_in):
                     t0 += a[b, i] * V[i, j]

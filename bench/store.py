@@ -264,6 +264,7 @@ class Store:
 
     def _check_or_create(self) -> None:
         found = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        self._has_datasets = "datasets" in found  # (a store from before they were kept has none)
         if not found:
             with self.db:
                 self.db.executescript(SCHEMA)
@@ -330,6 +331,7 @@ class Store:
         """Store each (key, Dataset) not stored yet, in one transaction; key: ``spec_key``."""
         with self.db:
             self.db.execute(DATASETS)
+            self._has_datasets = True
             stored = {row[0] for row in self.db.execute("SELECT key FROM datasets")}
             for key, data in datasets:
                 if key in stored:
@@ -343,12 +345,11 @@ class Store:
 
     def dataset(self, key: str) -> Dataset | None:
         """The Dataset stored under ``key`` (``spec_key``); None when this store has none."""
-        try:
-            row = self.db.execute(
-                "SELECT name, task, output, loss, arrays FROM datasets WHERE key = ?", (key,)
-            ).fetchone()
-        except sqlite3.OperationalError:  # no datasets table: a store from before they were kept
+        if not self._has_datasets:
             return None
+        row = self.db.execute(
+            "SELECT name, task, output, loss, arrays FROM datasets WHERE key = ?", (key,)
+        ).fetchone()
         if row is None:
             return None
         name, task, output, loss, blob = row

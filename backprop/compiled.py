@@ -628,13 +628,13 @@ def train_epoch(flat, X1, Y, order, batch, layers, codes, hyper, buffers, mu_pro
     zeros = np.zeros(width)
     grads = np.empty(P)
     Gs = [_layer(grads, layers[l]) for l in range(L)]  # dE/dV_l, views of grads
+    plain = codes[C_OPTIMIZER] == SGD_ and codes[C_MOMENTUM_BUFFER] == 0
     for k in range(K):
         if frozen[k]:
             continue
         p, rows = flat[k], order[k] if order.shape[0] > 1 else order[0]
         state, h, mu = buffers[k], hyper[k], mu_product[k : k + 1]
         Vs = [_layer(p, layers[l]) for l in range(L)]  # V_l, views of p
-        plain = codes[C_OPTIMIZER] == SGD_ and codes[C_MOMENTUM_BUFFER] == 0
         fused = batch == 1 and plain and h[WEIGHT_DECAY] == 0.0  # the step in the chunk
         for s, start in enumerate(range(0, n, batch)):
             stop = min(start + batch, n)
